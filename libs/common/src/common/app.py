@@ -1,0 +1,85 @@
+"""The factory every service's ``create_app`` calls: one place wires every mechanism in order."""
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from common import errors, health, logs, request_id, swagger, transaction
+from common.api import Api
+from common.config import Config
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, compact, keeping key order, and treating absurd nesting as bad input."""
+
+    sort_keys = False
+    compact = True
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON; nesting deep enough to exhaust the stack is a client error (400)."""
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            # Flask turns ValueError into 400 "Failed to decode JSON object".
+            raise ValueError("JSON is nested too deeply") from None
+
+
+class JSONRequest(Request):
+    """Request whose JSON errors tell the client what is wrong (Flask hides it outside debug)."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        """Malformed JSON is a 400 with a plain reason; a wrong content type stays a 415."""
+        if e is None:
+            return super().on_json_loading_failed(e)
+        raise BadRequest("The request body is not valid JSON.")
+
+
+def create_service_app(
+    import_name: str,
+    *,
+    config: type[Config],
+    overrides: Mapping[str, Any] | None,
+    db: SQLAlchemy,
+    register_routes: Callable[[Api], None],
+    title: str,
+    description: str = "",
+) -> Flask:
+    """Build a service app: config, logging, request id, errors, session, routes, Swagger.
+
+    :param import_name: the service package (``__name__`` of its ``__init__``); its
+        ``migrations/`` folder holds the Alembic revisions.
+    :param overrides: settings that win over the environment (tests pass them).
+    """
+    app = Flask(import_name, instance_relative_config=True)
+    app.json = JSONProvider(app)
+    app.request_class = JSONRequest
+    app.config.from_object(config)
+    app.config.update(overrides or {})
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        # Development default: a SQLite file per service in the instance folder.
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.config['SERVICE_NAME']}.db"
+    # An API has no use for trailing-slash redirects: /users/ and /users are the same resource.
+    app.url_map.strict_slashes = False
+
+    errors.init_app(app)
+    # after_request hooks run last-registered-first: commit, then request id, then access log.
+    logs.init_app(app)
+    request_id.init_app(app)
+    db.init_app(app)
+    # Batch mode lets Alembic alter tables on SQLite, the development default.
+    Migrate(app, db, directory=str(Path(app.root_path) / "migrations"), render_as_batch=True)
+    transaction.init_app(app)
+
+    app.register_blueprint(health.bp)
+    api = Api(app)
+    register_routes(api)
+    swagger.init_app(app, title=title, description=description)
+    return app

@@ -1,0 +1,72 @@
+"""Configuration read from the environment (12-factor), with safe development defaults."""
+
+import os
+
+
+def env_int(name: str, default: int) -> int:
+    """Read an integer environment variable, failing loudly on garbage."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a boolean environment variable (1/true/yes/on)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings every service shares; a service subclasses it and sets ``SERVICE_NAME``.
+
+    Values are read when the class body runs, i.e. at import time, so a process reads its
+    environment once. Tests pass a mapping to ``create_app`` instead of mutating this class.
+    """
+
+    SERVICE_NAME = os.environ.get("SERVICE_NAME", "service")
+    # None means "SQLite file named after the service in the instance folder" (see common.app).
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        # pre_ping turns a connection the database dropped (restart, failover) into a fresh one
+        # instead of an error on the next request.
+        "pool_pre_ping": True,
+        "pool_size": env_int("DB_POOL_SIZE", 5),
+        "max_overflow": env_int("DB_MAX_OVERFLOW", 5),
+        "pool_timeout": env_int("DB_POOL_TIMEOUT", 5),
+        "pool_recycle": env_int("DB_POOL_RECYCLE", 1800),
+    }
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Bodies above this are answered 413 before any view runs.
+    MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Default page size and the cap a client cannot exceed.
+    PAGE_SIZE_DEFAULT = 20
+    PAGE_SIZE_MAX = 100
+
+    # Swagger UI and spec; the gateway may serve them under a prefix.
+    SWAGGER_UI = env_bool("SWAGGER_UI", True)
+
+    # Token checking (see common.auth); the JWKS URL is where the auth service publishes its keys.
+    AUTH_JWKS_URL = os.environ.get("AUTH_JWKS_URL", "http://127.0.0.1:8003/api/v1/auth/jwks.json")
+    AUTH_ISSUER = os.environ.get("AUTH_ISSUER", "platform-auth")
+    AUTH_AUDIENCE = os.environ.get("AUTH_AUDIENCE", "platform")
+
+    # Inter-service HTTP client defaults (seconds).
+    HTTP_CONNECT_TIMEOUT = float(os.environ.get("HTTP_CONNECT_TIMEOUT", "0.5"))
+    HTTP_READ_TIMEOUT = float(os.environ.get("HTTP_READ_TIMEOUT", "2.0"))
+    HTTP_RETRIES = env_int("HTTP_RETRIES", 2)
+
+
+class TestConfig(Config):
+    """Settings for tests: the database comes from the test fixtures, never from DATABASE_URL."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = None
+    MAX_CONTENT_LENGTH = 64 * 1024

@@ -1,0 +1,55 @@
+"""The database session every view uses, and the per-service SQLAlchemy extension.
+
+``session`` is a werkzeug ``LocalProxy``: importing it is free, and each access resolves to the
+SQLAlchemy session of the app handling the current request. Views and domain code never commit;
+``common.transaction`` commits once per request.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import Session
+from werkzeug.local import LocalProxy
+
+# Deterministic constraint names, so Alembic migrations can drop and alter them by name on
+# every backend (SQLite batch mode needs them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def create_db() -> SQLAlchemy:
+    """Return a new extension with its own metadata; each service owns exactly one."""
+    return SQLAlchemy(metadata=sa.MetaData(naming_convention=NAMING_CONVENTION))
+
+
+def get_db() -> SQLAlchemy:
+    """Return the SQLAlchemy extension registered on the current app."""
+    return current_app.extensions["sqlalchemy"]
+
+
+def _current_session() -> Session:
+    # Calling the scoped_session returns the session of the current app context, creating it
+    # on first use; flask-sqlalchemy removes it in teardown_appcontext.
+    return get_db().session()
+
+
+session: Session = LocalProxy(_current_session)  # type: ignore[assignment]
+
+
+@contextmanager
+def savepoint() -> Iterator[Session]:
+    """Run a block in a SAVEPOINT: its failure rolls back the block, not the whole request.
+
+    The rare case where a view must try something and carry on (e.g. insert-or-fetch under a
+    unique constraint). The request's transaction still commits once, at the end.
+    """
+    with session.begin_nested():
+        yield session

@@ -1,0 +1,30 @@
+"""The request id: taken from a well-formed ``X-Request-ID`` header, generated otherwise."""
+
+import re
+import uuid
+
+from flask import Flask, Response, g, request
+
+HEADER = "X-Request-ID"
+# Ids end up in logs and headers: accept only short, printable, unambiguous ones.
+_VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def get_request_id() -> str:
+    """Return the id of the current request, choosing it on first use."""
+    rid = g.get("request_id")
+    if rid is None:
+        incoming = request.headers.get(HEADER, "")
+        rid = incoming if _VALID.fullmatch(incoming) else uuid.uuid4().hex
+        g.request_id = rid
+    return rid
+
+
+def _set_header(response: Response) -> Response:
+    response.headers[HEADER] = get_request_id()
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Echo the request id on every response."""
+    app.after_request(_set_header)
