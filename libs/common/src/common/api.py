@@ -4,13 +4,14 @@ A resource method returns ``data``, ``(data, status)`` or ``(data, status, heade
 be a ``Page`` or ``Envelope`` from ``common.envelope``. Errors are raised, never returned.
 """
 
+from dataclasses import replace
 from typing import Any
 
 import flask_restful
 from flask import Response, current_app, request
 from marshmallow import Schema, fields, validate
 
-from common.envelope import json_response, success_body
+from common.envelope import Page, json_response, success_body
 
 
 def output_envelope(data: Any, code: int, headers: Any = None) -> Response:
@@ -47,6 +48,11 @@ def parse_body(schema: Schema) -> Any:
 def parse_query(schema: Schema) -> Any:
     """Validate the query string; unknown parameters are a 422, not silently ignored."""
     return schema.load(request.args)
+
+
+def dump_page(schema: Schema, page: Page) -> Page:
+    """Serialise the items of a page with a marshmallow schema, keeping its pagination."""
+    return replace(page, items=schema.dump(page.items, many=True))
 
 
 class PageQuerySchema(Schema):

@@ -1,0 +1,28 @@
+"""The users service's tables; its metadata is its own (common.db.create_db)."""
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import UTCDateTime, create_db, utcnow
+
+db = create_db()
+
+
+class User(db.Model):
+    """A person's profile; the auth service owns their credentials."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        # Emails are unique whatever their case, enforced by the database, not only by code.
+        sa.Index("uq_users_email_lower", sa.func.lower(sa.text("email")), unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(sa.String(320))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

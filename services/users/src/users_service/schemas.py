@@ -1,0 +1,43 @@
+"""What the users API accepts and returns; the same schemas write the OpenAPI document."""
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from common.api import PageQuerySchema
+
+
+class UserSchema(Schema):
+    """A user as the API returns it."""
+
+    id = fields.UUID(dump_only=True)
+    email = fields.Email(dump_only=True)
+    name = fields.String(dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class UserCreateSchema(Schema):
+    """Body of POST /users; unknown fields are refused (no mass assignment)."""
+
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class UserUpdateSchema(Schema):
+    """Body of PATCH /users/{id}: any subset of the writable fields, at least one."""
+
+    email = fields.Email(validate=validate.Length(max=320))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.", "_schema")
+
+
+class UserQuerySchema(PageQuerySchema):
+    """Query of GET /users: pagination plus an exact (case-insensitive) email filter."""
+
+    email = fields.String(validate=validate.Length(min=1, max=320))
