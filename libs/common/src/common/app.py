@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-from common import errors, health, logs, request_id, swagger, transaction
+from common import auth, errors, health, logs, request_id, swagger, transaction
 from common.api import Api
 from common.config import Config
 
@@ -80,6 +81,12 @@ def create_service_app(
     # Batch mode lets Alembic alter tables on SQLite, the development default.
     Migrate(app, db, directory=str(Path(app.root_path) / "migrations"), render_as_batch=True)
     transaction.init_app(app)
+    auth.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind the gateway: take the client address from the X-Forwarded-* it sets.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1, x_host=1, x_prefix=1
+        )
 
     app.register_blueprint(health.bp)
     api = Api(app)

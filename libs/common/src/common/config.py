@@ -46,6 +46,8 @@ class Config:
     # Bodies above this are answered 413 before any view runs.
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # How many proxies (the gateway) stand in front and set X-Forwarded-For; 0 trusts none.
+    TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
     # Default page size and the cap a client cannot exceed.
     PAGE_SIZE_DEFAULT = 20
     PAGE_SIZE_MAX = 100

@@ -1,6 +1,6 @@
 """Liveness (the process answers) and readiness (the database answers) probes."""
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from sqlalchemy import text
 
 from common.api import output_envelope
@@ -11,13 +11,13 @@ bp = Blueprint("health", __name__, url_prefix="/health")
 
 
 @bp.get("/live")
-def live():
+def live() -> Response:
     """The process is up and serving requests."""
     return output_envelope({"status": "ok"}, 200)
 
 
 @bp.get("/ready")
-def ready():
+def ready() -> Response:
     """The service can do its work: its database answers a trivial query."""
     try:
         session.execute(text("SELECT 1"))

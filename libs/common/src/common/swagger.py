@@ -151,7 +151,7 @@ def operation(
     if body is not None:
         implied |= {400, 413, 415, 422}
     if auth:
-        implied.add(401)
+        implied |= {401, 403}
 
     spec: dict[str, Any] = {"summary": summary, "tags": list(tags)}
     if description:

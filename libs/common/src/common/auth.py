@@ -1,0 +1,232 @@
+"""Bearer-token checking every service uses, and the token format the auth service signs.
+
+Access tokens are JWTs (``typ: at+jwt``, RFC 9068) signed with an asymmetric key named by
+``kid``. Services verify them locally against the auth service's JWKS, fetched once and cached;
+an unknown ``kid`` triggers at most one refetch per ``JWKS_MIN_REFRESH`` seconds, so a flood of
+forged tokens never turns into a flood of JWKS requests.
+"""
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar
+
+import jwt
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import Flask, current_app, g, request
+from flask_restful import Resource
+
+from common.errors import DependencyUnavailable, Forbidden, Unauthorized
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ALGORITHM = "EdDSA"
+# Only asymmetric algorithms: "none" and HMAC (HS256 keyed with a public key) never verify.
+ALLOWED_ALGORITHMS = ("EdDSA", "RS256")
+ACCESS_TOKEN_TYPE = "at+jwt"
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
+JWKS_MIN_REFRESH = 30.0
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    """The JWK of an Ed25519 public key, its ``kid`` the RFC 7638 thumbprint."""
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public_key))
+    canonical = json.dumps(
+        {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":")
+    )
+    jwk.update(kid=_b64url(hashlib.sha256(canonical.encode()).digest()), use="sig", alg=ALGORITHM)
+    return jwk
+
+
+def sign_access_token(
+    private_key: Ed25519PrivateKey,
+    *,
+    subject: str,
+    roles: Iterable[str],
+    issuer: str,
+    audience: str,
+    ttl: int,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Sign an access token; the auth service and test fixtures both mint through this."""
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+        "roles": sorted(roles),
+        **(extra or {}),
+    }
+    kid = public_jwk(private_key.public_key())["kid"]
+    headers = {"kid": kid, "typ": ACCESS_TOKEN_TYPE}
+    return jwt.encode(claims, private_key, algorithm=ALGORITHM, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified token speaks for."""
+
+    subject: str
+    roles: frozenset[str]
+    token: str = field(repr=False)
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the principal holds any of ``roles``."""
+        return not self.roles.isdisjoint(roles)
+
+
+class JWKSCache:
+    """The auth service's public keys, fetched lazily and refreshed only on an unknown kid."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+        self.fetches = 0  # observable: tests and the benchmark prove it stays constant
+
+    def _fetch(self) -> None:
+        try:
+            response = requests.get(self.url, timeout=self.timeout)
+            response.raise_for_status()
+            keys = jwt.PyJWKSet.from_dict(response.json()).keys
+        except (requests.RequestException, ValueError, jwt.PyJWKSetError) as exc:
+            raise DependencyUnavailable("auth", "Cannot fetch the token signing keys.") from exc
+        finally:
+            self._fetched_at = time.monotonic()
+            self.fetches += 1
+        self._keys = {key.key_id: key for key in keys if key.key_id}
+
+    def get(self, kid: str) -> jwt.PyJWK | None:
+        """Return the key for ``kid``, refetching at most once per JWKS_MIN_REFRESH seconds."""
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        with self._lock:
+            key = self._keys.get(kid)
+            stale = time.monotonic() - self._fetched_at >= JWKS_MIN_REFRESH
+            if key is None and stale:
+                try:
+                    self._fetch()
+                except DependencyUnavailable:
+                    if not self._keys:
+                        raise
+                    return None  # the keys we have still stand; this token is just unknown
+                key = self._keys.get(kid)
+            elif key is None and not self._keys:
+                # The last fetch failed moments ago: answer 503 without hammering the auth service.
+                raise DependencyUnavailable("auth", "Cannot fetch the token signing keys.")
+        return key
+
+
+class TokenVerifier:
+    """Verifies access tokens for one app: signature, algorithm, type, issuer, audience, expiry."""
+
+    def __init__(self, jwks: JWKSCache, *, issuer: str, audience: str) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audience
+
+    def verify(self, token: str) -> Principal:
+        """Return the principal of a valid access token or raise Unauthorized (401)."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is malformed.") from None
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise Unauthorized("The token's algorithm is not accepted.")
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthorized("Only access tokens are accepted.")
+        key = self.jwks.get(str(header.get("kid", "")))
+        if key is None:
+            raise Unauthorized("The token was signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is invalid.") from None
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Unauthorized("The token's roles claim is invalid.")
+        return Principal(subject=str(claims["sub"]), roles=frozenset(roles), token=token)
+
+
+def _bearer_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        # RFC 6750 3.1: a request without credentials gets the challenge but no error code.
+        raise Unauthorized(
+            "A bearer token is required.", headers={"WWW-Authenticate": 'Bearer realm="platform"'}
+        )
+    return token.strip()
+
+
+def authenticated(func: F) -> F:
+    """Require a valid access token; the principal is then ``current_principal()``."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.principal = current_app.extensions["auth"].verify(_bearer_token())
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def roles_required(*roles: str) -> Callable[[F], F]:
+    """Allow the method only to principals holding one of ``roles`` (403 otherwise)."""
+
+    def decorate(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_principal().has_role(*roles):
+                raise Forbidden(f"Requires one of the roles: {', '.join(roles)}.")
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def current_principal() -> Principal:
+    """The principal of the current request (set by ``authenticated``)."""
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        raise Unauthorized("A bearer token is required.")
+    return principal
+
+
+class AuthResource(Resource):
+    """A flask-restful Resource whose every method requires a valid access token."""
+
+    method_decorators = [authenticated]
+
+
+def init_app(app: Flask) -> None:
+    """Attach a verifier built from AUTH_JWKS_URL / AUTH_ISSUER / AUTH_AUDIENCE."""
+    jwks = JWKSCache(app.config["AUTH_JWKS_URL"], timeout=app.config["HTTP_READ_TIMEOUT"])
+    app.extensions["auth"] = TokenVerifier(
+        jwks, issuer=app.config["AUTH_ISSUER"], audience=app.config["AUTH_AUDIENCE"]
+    )
