@@ -19,7 +19,7 @@ def finish_transaction(response: Response) -> Response:
     if not scoped.registry.has():
         return response  # the request never touched the database
     session = scoped()
-    if response.status_code >= 500:
+    if response.status_code >= 400:
         session.rollback()
         return response
     try:
