@@ -27,8 +27,8 @@ def commit_hook_raises():
     event.remove(Session, "before_commit", refuse)
 
 
-def test_failed_commit_is_error_and_stores_nothing(app, client, commit_hook_raises):
-    response = client.post(USERS, json=user_payload(email="lost@example.com"))
+def test_failed_commit_is_error_and_stores_nothing(app, client, admin, commit_hook_raises):
+    response = client.post(USERS, json=user_payload(email="lost@example.com"), headers=admin)
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"
     assert "lost@example.com" not in stored_emails(app)
@@ -65,11 +65,13 @@ def get_db_dialect(app):
 
 
 def test_deferred_constraint_failing_at_commit_is_409_and_stores_nothing(
-    app, client, deferred_rejection
+    app, client, admin, deferred_rejection
 ):
-    response = client.post(USERS, json=user_payload(email="late@example.com", name="reject-at-commit"))
+    payload = user_payload(email="late@example.com", name="reject-at-commit")
+    response = client.post(USERS, json=payload, headers=admin)
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "conflict"
     assert "late@example.com" not in stored_emails(app)
     # The session that failed was closed: the next request works normally.
-    assert client.post(USERS, json=user_payload(email="next@example.com")).status_code == 201
+    next_one = client.post(USERS, json=user_payload(email="next@example.com"), headers=admin)
+    assert next_one.status_code == 201

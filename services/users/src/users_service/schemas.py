@@ -37,6 +37,12 @@ class UserUpdateSchema(Schema):
             raise ValidationError("Give at least one field to change.", "_schema")
 
 
+class UserAdminUpdateSchema(UserUpdateSchema):
+    """PATCH body an admin may send: may also (de)activate an account."""
+
+    is_active = fields.Boolean()
+
+
 class UserQuerySchema(PageQuerySchema):
     """Query of GET /users: pagination plus an exact (case-insensitive) email filter."""
 

@@ -15,8 +15,8 @@ def user_payload(**overrides: Any) -> dict[str, Any]:
     return {"email": f"user{n}@example.com", "name": f"User {n}", **overrides}
 
 
-def create_user(client: FlaskClient, **overrides: Any) -> dict[str, Any]:
-    """Create a user and return its data."""
-    response = client.post(USERS, json=user_payload(**overrides))
+def create_user(client: FlaskClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    """Create a user (``headers`` of an admin or service) and return its data."""
+    response = client.post(USERS, json=user_payload(**overrides), headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["data"]

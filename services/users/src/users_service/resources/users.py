@@ -1,39 +1,66 @@
-"""HTTP endpoints for users: parse, act through users_service.domain, return data."""
+"""HTTP endpoints for users: authorize, parse, act through users_service.domain, return data.
+
+A user sees and changes only their own profile; another user's profile answers 404, exactly
+like one that does not exist, so ids cannot be probed. ``admin`` may do anything; ``service``
+(other services, e.g. auth creating a profile at registration) may create, list and read.
+"""
 
 import uuid
 
 from flask import url_for
-from flask_restful import Resource
 
 from common.api import dump_page, parse_body, parse_query
+from common.auth import AuthResource, current_principal, roles_required
+from common.errors import NotFound
 from common.swagger import operation
 from users_service import domain
-from users_service.schemas import UserCreateSchema, UserQuerySchema, UserSchema, UserUpdateSchema
+from users_service.schemas import (
+    UserAdminUpdateSchema,
+    UserCreateSchema,
+    UserQuerySchema,
+    UserSchema,
+    UserUpdateSchema,
+)
 
 TAGS = ["users"]
 USER_ID = {"user_id": {"type": "string", "format": "uuid"}}
 user_schema = UserSchema()
 
 
-class UserList(Resource):
+def authorize_access(user_id: uuid.UUID, *roles: str) -> None:
+    """Let through the user themself or a holder of ``roles``; anyone else gets a 404."""
+    principal = current_principal()
+    if principal.subject != str(user_id) and not principal.has_role(*roles):
+        raise NotFound("No user with this id.", code="user_not_found")
+
+
+class UserList(AuthResource):
     """The collection of users."""
 
     @operation(
-        summary="List users", tags=TAGS, query=UserQuerySchema, response=UserSchema, many=True
+        summary="List users (admin)",
+        tags=TAGS,
+        query=UserQuerySchema,
+        response=UserSchema,
+        many=True,
+        auth=True,
     )
+    @roles_required("admin", "service")
     def get(self):
         """Return one page of users, optionally filtered by email."""
         args = parse_query(UserQuerySchema())
         return dump_page(user_schema, domain.list_users(**args))
 
     @operation(
-        summary="Create a user",
+        summary="Create a user (admin, or the auth service at registration)",
         tags=TAGS,
         body=UserCreateSchema,
         response=UserSchema,
         status=201,
         errors=[409],
+        auth=True,
     )
+    @roles_required("admin", "service")
     def post(self):
         """Create a user; the Location header points at it."""
         user = domain.create_user(**parse_body(UserCreateSchema()))
@@ -41,29 +68,35 @@ class UserList(Resource):
         return user_schema.dump(user), 201, {"Location": location}
 
 
-class UserItem(Resource):
+class UserItem(AuthResource):
     """One user."""
 
-    @operation(summary="Get a user", tags=TAGS, path=USER_ID, response=UserSchema)
+    @operation(summary="Get a user", tags=TAGS, path=USER_ID, response=UserSchema, auth=True)
     def get(self, user_id: uuid.UUID):
-        """Return the user."""
+        """Return the user (yourself, unless admin or service)."""
+        authorize_access(user_id, "admin", "service")
         return user_schema.dump(domain.get_user(user_id=user_id))
 
     @operation(
         summary="Update a user",
         tags=TAGS,
         path=USER_ID,
-        body=UserUpdateSchema,
+        body=UserAdminUpdateSchema,
         response=UserSchema,
         errors=[409],
+        auth=True,
+        description="Users change their name and email; only an admin may set is_active.",
     )
     def patch(self, user_id: uuid.UUID):
-        """Change any subset of the user's writable fields."""
-        changes = parse_body(UserUpdateSchema())
+        """Change any subset of the writable fields; what is writable depends on the role."""
+        authorize_access(user_id, "admin")
+        admin = current_principal().has_role("admin")
+        changes = parse_body(UserAdminUpdateSchema() if admin else UserUpdateSchema())
         return user_schema.dump(domain.update_user(user_id=user_id, changes=changes))
 
-    @operation(summary="Delete a user", tags=TAGS, path=USER_ID, status=204)
+    @operation(summary="Delete a user", tags=TAGS, path=USER_ID, status=204, auth=True)
     def delete(self, user_id: uuid.UUID):
-        """Delete the user."""
+        """Delete the user (yourself, unless admin)."""
+        authorize_access(user_id, "admin")
         domain.delete_user(user_id=user_id)
         return None, 204
