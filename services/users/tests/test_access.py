@@ -7,8 +7,13 @@ from tests.utils.users import USERS, create_user, user_payload
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", USERS), ("post", USERS), ("get", f"{USERS}/{{id}}"), ("patch", f"{USERS}/{{id}}"),
-     ("delete", f"{USERS}/{{id}}")],
+    [
+        ("get", USERS),
+        ("post", USERS),
+        ("get", f"{USERS}/{{id}}"),
+        ("patch", f"{USERS}/{{id}}"),
+        ("delete", f"{USERS}/{{id}}"),
+    ],
 )
 def test_every_endpoint_requires_a_token(client, admin, method, path):
     user = create_user(client, admin)

@@ -27,9 +27,7 @@ def test_wrong_method_is_405_with_allow(client):
 
 
 def test_malformed_json_is_400(client, admin):
-    response = client.post(
-        USERS, data="{not json", content_type="application/json", headers=admin
-    )
+    response = client.post(USERS, data="{not json", content_type="application/json", headers=admin)
     body = assert_error(response, 400, "bad_request")
     assert "JSON" in body["error"]["message"]
 

@@ -1,4 +1,4 @@
-"""Forged, stale and misdirected tokens are refused with 401; JWKS is fetched once, not per request."""
+"""Forged, stale and misdirected tokens get 401; JWKS is fetched once, not per request."""
 
 import base64
 import hashlib
@@ -72,7 +72,9 @@ def tampered(key):
 ATTACKS = {
     "alg_none": alg_none,
     "hs256_signed_with_public_key": hs256_with_public_key,
-    "expired": lambda key: signed(key, valid_claims(iat=int(time.time()) - 600, exp=int(time.time()) - 60)),
+    "expired": lambda key: signed(
+        key, valid_claims(iat=int(time.time()) - 600, exp=int(time.time()) - 60)
+    ),
     "missing_exp": lambda key: signed(key, valid_claims(exp=None)),
     "missing_sub": lambda key: signed(key, valid_claims(sub=None)),
     "wrong_audience": lambda key: signed(key, valid_claims(aud="another-platform")),

@@ -112,7 +112,10 @@ def test_patch_to_taken_email_is_409(client, admin, as_user):
     assert response.status_code == 409
 
 
-@pytest.mark.parametrize("field", [{"id": "00000000-0000-0000-0000-000000000000"}, {"is_active": False}, {"roles": ["admin"]}])
+@pytest.mark.parametrize(
+    "field",
+    [{"id": "00000000-0000-0000-0000-000000000000"}, {"is_active": False}, {"roles": ["admin"]}],
+)
 def test_user_cannot_mass_assign_protected_fields(client, admin, as_user, field):
     user = create_user(client, admin)
     response = client.patch(f"{USERS}/{user['id']}", json=field, headers=as_user(user))

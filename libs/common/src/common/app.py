@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest
-from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import auth, errors, health, logs, request_id, swagger, transaction
 from common.api import Api
@@ -21,7 +21,11 @@ class JSONProvider(DefaultJSONProvider):
     """Flask's JSON, compact, keeping key order, and treating absurd nesting as bad input."""
 
     sort_keys = False
-    compact = True
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Serialise without the spaces json.dumps puts after separators by default."""
+        kwargs.setdefault("separators", (",", ":"))
+        return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Parse JSON; nesting deep enough to exhaust the stack is a client error (400)."""

@@ -30,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 ALGORITHM = "EdDSA"
 # Only asymmetric algorithms: "none" and HMAC (HS256 keyed with a public key) never verify.
 ALLOWED_ALGORITHMS = ("EdDSA", "RS256")
-ACCESS_TOKEN_TYPE = "at+jwt"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (the JWT "typ" of access tokens, not a secret)
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 JWKS_MIN_REFRESH = 30.0
 

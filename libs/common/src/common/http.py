@@ -107,7 +107,9 @@ class ServiceClient:
             log.warning("dependency %s unreachable: %s %s: %s", self.name, method, url, exc)
             raise DependencyUnavailable(self.name) from exc
         if response.status_code >= 500:
-            log.warning("dependency %s answered %s: %s %s", self.name, response.status_code, method, url)
+            log.warning(
+                "dependency %s answered %s: %s %s", self.name, response.status_code, method, url
+            )
             raise DependencyUnavailable(self.name)
         return response
 

@@ -15,7 +15,10 @@ log = logging.getLogger("alembic.env")
 
 def _skip_empty_autogenerate(ctx: Any, revision: Any, directives: list[Any]) -> None:
     # `flask db migrate` with no model change must not write an empty revision.
-    if getattr(context.config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+    if (
+        getattr(context.config.cmd_opts, "autogenerate", False)
+        and directives[0].upgrade_ops.is_empty()
+    ):
         directives[:] = []
         log.info("No changes in schema detected.")
 

@@ -1,0 +1,35 @@
+# One image recipe for every service: `SERVICE` names the folder under services/.
+# Build context: the repository root (common is installed from libs/common, not from an index).
+#   docker build -f deploy/docker/service.Dockerfile --build-arg SERVICE=users .
+# Base images are build arguments so machines without registry access can pass local stand-ins
+# (deploy/offline-images/); everyone else gets the official image.
+ARG PYTHON_IMAGE=python:3.12-slim
+
+FROM ${PYTHON_IMAGE} AS build
+ARG SERVICE
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY libs/common /src/libs/common
+COPY services/${SERVICE} /src/services/${SERVICE}
+# --target gives a version-independent path (/opt/app/<package>), which `docker compose watch`
+# syncs source into for hot reload.
+RUN python -m pip install --target /opt/app /src/libs/common /src/services/${SERVICE}
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG SERVICE
+# A fixed, unprivileged user: no build tools, no tests, no sources in this stage.
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+COPY --from=build /opt/app /opt/app
+COPY deploy/gunicorn.conf.py deploy/docker/healthcheck.py deploy/docker/start.sh /etc/platform/
+ENV PYTHONPATH=/opt/app \
+    PATH=/opt/app/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    FLASK_APP=${SERVICE}_service \
+    SERVICE_MODULE=${SERVICE}_service \
+    PORT=8000
+USER app
+WORKDIR /tmp
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=5 \
+  CMD ["python", "/etc/platform/healthcheck.py"]
+CMD ["/etc/platform/start.sh"]

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Container command: apply migrations when asked (compose), then serve with gunicorn.
+# Kubernetes runs `flask db upgrade` as a Job instead and leaves MIGRATE_ON_START unset.
+set -eu
+if [ "${MIGRATE_ON_START:-0}" = "1" ]; then
+  flask db upgrade
+fi
+exec gunicorn -c /etc/platform/gunicorn.conf.py "${SERVICE_MODULE}:create_app()"

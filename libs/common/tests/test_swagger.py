@@ -1,0 +1,165 @@
+"""``common.swagger``: a valid OpenAPI 3.0 document whose responses are the envelope."""
+
+import pytest
+from marshmallow import Schema, fields
+from openapi_spec_validator import validate
+
+from common.swagger import ERROR_RESPONSES, operation, schema_name
+from tinyapp.schemas import WidgetCreateSchema, WidgetQuerySchema, WidgetSchema
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+ENVELOPE = "#/components/schemas/Envelope"
+ERROR_ENVELOPE = "#/components/schemas/ErrorEnvelope"
+
+
+@pytest.fixture()
+def spec(client):
+    response = client.get("/apispec.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, op
+
+
+def resolve(spec, ref):
+    assert ref.startswith("#/"), ref
+    node = spec
+    for part in ref[2:].split("/"):
+        node = node[part]
+    return node
+
+
+def test_apispec_validates_as_openapi(spec):
+    validate(spec)
+
+
+def test_apispec_is_openapi_3_0(spec):
+    assert spec["openapi"].startswith("3.0.")
+    assert "swagger" not in spec
+
+
+def test_apispec_documents_every_resource_route(app, spec):
+    documented = {(path, method) for path, method, _ in operations(spec)}
+
+    assert ("/widgets", "get") in documented
+    assert ("/widgets", "post") in documented
+    assert ("/widgets/{widget_id}", "delete") in documented
+    assert ("/widgets/{widget_id}/parts", "post") in documented
+    assert len(documented) >= 15
+
+
+def test_every_success_response_is_the_envelope(spec):
+    for path, method, op in operations(spec):
+        successes = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+        assert len(successes) == 1, (path, method)
+        ((status, response),) = successes.items()
+        if status == "204":
+            assert "content" not in response, (path, method)
+            continue
+        schema = response["content"]["application/json"]["schema"]
+        assert {"$ref": ENVELOPE} in schema["allOf"], (path, method)
+
+
+def test_every_error_response_references_an_error_envelope_component(spec):
+    for path, method, op in operations(spec):
+        errors = {s: r for s, r in op["responses"].items() if not s.startswith("2")}
+        assert "503" in errors, (path, method)
+        for status, response in errors.items():
+            assert set(response) == {"$ref"}, (path, method, status)
+            assert response["$ref"].startswith("#/components/responses/")
+            component = resolve(spec, response["$ref"])
+            assert component["content"]["application/json"]["schema"] == {"$ref": ERROR_ENVELOPE}
+
+
+def test_error_responses_cover_every_declared_status(spec):
+    responses = spec["components"]["responses"]
+
+    assert set(responses) == {name for name, _ in ERROR_RESPONSES.values()}
+
+
+def test_list_operation_documents_page_meta_and_query_parameters(spec):
+    op = spec["paths"]["/widgets"]["get"]
+
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    shape = schema["allOf"][1]["properties"]
+    assert shape["meta"] == {"$ref": "#/components/schemas/PageMeta"}
+    assert shape["data"]["type"] == "array"
+    assert {(p["in"], p["name"]) for p in op["parameters"]} >= {
+        ("query", "limit"),
+        ("query", "offset"),
+        ("query", "name"),
+    }
+
+
+def test_domain_schemas_are_components(spec):
+    schemas = spec["components"]["schemas"]
+
+    assert set(schemas["Widget"]["properties"]) == {"id", "name"}
+    assert schemas["WidgetCreate"]["required"] == ["name"]
+    assert {"Envelope", "ErrorEnvelope", "Meta", "PageMeta", "Error"} <= set(schemas)
+
+
+def test_swagger_ui_answers_html(client):
+    response = client.get("/apidocs/")
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert b"swagger" in response.data.lower()
+
+
+def test_operation_adds_the_errors_its_inputs_imply():
+    @operation(
+        summary="s",
+        tags=["t"],
+        response=WidgetSchema,
+        status=201,
+        body=WidgetCreateSchema,
+        query=WidgetQuerySchema,
+        path={"widget_id": {"type": "string"}},
+        auth=True,
+        errors=[409],
+    )
+    def view():
+        pass
+
+    spec = view.specs_dict
+    assert set(spec["responses"]) == {
+        "201",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "415",
+        "422",
+        "503",
+    }
+    assert spec["security"] == [{"bearerAuth": []}]
+    assert spec["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/WidgetCreate"
+    }
+    assert view.openapi_schemas == [WidgetSchema, WidgetCreateSchema]
+
+
+def test_operation_without_inputs_documents_only_success_and_503():
+    @operation(summary="s", tags=["t"])
+    def view():
+        pass
+
+    assert set(view.specs_dict["responses"]) == {"200", "503"}
+    assert "security" not in view.specs_dict
+
+
+def test_schema_name_drops_the_schema_suffix():
+    class Schema_(Schema):
+        x = fields.Int()
+
+    assert schema_name(WidgetSchema) == "Widget"
+    assert schema_name(WidgetSchema()) == "Widget"
+    assert schema_name(Schema_) == "Schema_"
