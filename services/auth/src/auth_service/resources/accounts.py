@@ -1,0 +1,35 @@
+"""HTTP endpoint for registration: parse, act through auth_service.domain, return data."""
+
+from typing import Any
+
+from flask_restful import Resource
+
+from auth_service import domain
+from auth_service.schemas import AccountSchema, RegistrationSchema
+from common.api import parse_body
+from common.swagger import operation
+
+TAGS = ["auth"]
+account_schema = AccountSchema()
+
+
+class Registration(Resource):
+    """Creating an account: credentials here, the profile in the users service."""
+
+    @operation(
+        summary="Register",
+        tags=TAGS,
+        body=RegistrationSchema,
+        response=AccountSchema,
+        status=201,
+        errors=[409],
+        description=(
+            "Creates the profile in the users service, then the credentials; answers no tokens "
+            "(log in next). 503 `users_unavailable` when users cannot be reached: nothing is "
+            "stored and a retry completes the registration."
+        ),
+    )
+    def post(self) -> tuple[dict[str, Any], int]:
+        """Register an account; 409 `email_taken` when the email has one."""
+        account = domain.register(**parse_body(RegistrationSchema()))
+        return account_schema.dump(account), 201

@@ -1,0 +1,77 @@
+"""HTTP endpoints for sessions: log in, refresh, log out."""
+
+from typing import Any
+
+from flask import request
+from flask_restful import Resource
+
+from auth_service import domain
+from auth_service.schemas import LoginSchema, RefreshTokenSchema, TokenPairSchema
+from common.api import parse_body
+from common.swagger import operation
+
+TAGS = ["auth"]
+token_pair_schema = TokenPairSchema()
+# RFC 6749 5.1: responses carrying tokens must not be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class Login(Resource):
+    """Exchanging credentials for tokens."""
+
+    @operation(
+        summary="Log in",
+        tags=TAGS,
+        body=LoginSchema,
+        response=TokenPairSchema,
+        errors=[401, 429],
+        description=(
+            "401 `invalid_credentials` for an unknown email and a wrong password alike. Failed "
+            "logins are throttled per account and per client IP: 429 with Retry-After."
+        ),
+    )
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Return an access token and a refresh token."""
+        # remote_addr is the client's address: common applies ProxyFix behind TRUSTED_PROXIES.
+        ip = request.remote_addr or "unknown"
+        pair = domain.login(**parse_body(LoginSchema()), ip=ip)
+        return token_pair_schema.dump(pair), 200, NO_STORE
+
+
+class Refresh(Resource):
+    """Rotating a refresh token."""
+
+    @operation(
+        summary="Refresh the tokens",
+        tags=TAGS,
+        body=RefreshTokenSchema,
+        response=TokenPairSchema,
+        errors=[401],
+        description=(
+            "Each refresh token works once and is replaced by the one returned. Presenting a "
+            "used token again revokes its whole family: every session token of that login."
+        ),
+    )
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Return a new access token and a new refresh token."""
+        pair = domain.refresh(**parse_body(RefreshTokenSchema()))
+        return token_pair_schema.dump(pair), 200, NO_STORE
+
+
+class Logout(Resource):
+    """Ending a session."""
+
+    @operation(
+        summary="Log out",
+        tags=TAGS,
+        body=RefreshTokenSchema,
+        status=204,
+        description=(
+            "Revokes the refresh token's family. Idempotent: an unknown or already revoked "
+            "token also answers 204, so the endpoint tells nothing about tokens."
+        ),
+    )
+    def post(self) -> tuple[None, int]:
+        """Revoke the session's refresh tokens; its access tokens expire on their own."""
+        domain.logout(**parse_body(RefreshTokenSchema()))
+        return None, 204
