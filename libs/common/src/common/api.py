@@ -9,7 +9,7 @@ from typing import Any
 
 import flask_restful
 from flask import Response, current_app, request
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from common.envelope import Page, json_response, success_body
 
@@ -53,6 +53,19 @@ def parse_query(schema: Schema) -> Any:
 def dump_page(schema: Schema, page: Page) -> Page:
     """Serialise the items of a page with a marshmallow schema, keeping its pagination."""
     return replace(page, items=schema.dump(page.items, many=True))
+
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match (``Regexp``'s ``$`` lets a trailing newline through).
+
+    Subclassing ``Regexp`` keeps apispec writing the pattern into the OpenAPI document.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        """Return the value, or raise if the pattern does not span all of it."""
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class PageQuerySchema(Schema):

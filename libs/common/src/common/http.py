@@ -9,6 +9,7 @@
 """
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -58,9 +59,11 @@ class ServiceClient:
         self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
 
     @classmethod
-    def from_config(cls, name: str, base_url: str) -> "ServiceClient":
-        """Build a client with the app's timeout and retry settings."""
-        config = current_app.config
+    def from_config(
+        cls, name: str, base_url: str, config: Mapping[str, Any] | None = None
+    ) -> "ServiceClient":
+        """Build a client with the timeout and retry settings of ``config`` (or current_app's)."""
+        config = current_app.config if config is None else config
         return cls(
             name,
             base_url,

@@ -32,8 +32,7 @@ class Profile:
 
 def init_app(app: Flask) -> None:
     """Create the app's client for the users service, reused by every request."""
-    with app.app_context():
-        client = ServiceClient.from_config("users", app.config["USERS_URL"])
+    client = ServiceClient.from_config("users", app.config["USERS_URL"], app.config)
     app.extensions["users_client"] = client
 
 

@@ -1,0 +1,111 @@
+"""HTTP endpoints for orders: parse, act through orders_service.domain, return data.
+
+Every method needs an access token (AuthResource). A caller sees and cancels their own orders;
+a principal with the ``admin`` role sees and cancels every order.
+"""
+
+import uuid
+from typing import Any
+
+from flask import url_for
+
+from common.api import dump_page, parse_body, parse_query
+from common.auth import AuthResource, current_principal
+from common.envelope import Page
+from common.errors import Forbidden
+from common.idempotency import idempotent
+from common.swagger import operation
+from orders_service import domain
+from orders_service.models import IdempotencyKey
+from orders_service.schemas import OrderCreateSchema, OrderQuerySchema, OrderSchema
+
+TAGS = ["orders"]
+ORDER_ID = {"order_id": {"type": "string", "format": "uuid"}}
+ADMIN = "admin"
+order_schema = OrderSchema()
+
+
+def caller_id() -> uuid.UUID:
+    """The caller's user id: the auth service sets the token's subject to it."""
+    try:
+        return uuid.UUID(current_principal().subject)
+    except ValueError:
+        raise Forbidden("Only user accounts have orders.", code="not_a_user") from None
+
+
+def visible_owner() -> uuid.UUID | None:
+    """Whose orders the caller may see: their own, or everyone's (None) for an admin."""
+    return None if current_principal().has_role(ADMIN) else caller_id()
+
+
+class OrderList(AuthResource):
+    """The caller's orders (every order, for an admin)."""
+
+    @operation(
+        summary="List orders",
+        tags=TAGS,
+        query=OrderQuerySchema,
+        response=OrderSchema,
+        many=True,
+        auth=True,
+        description="Newest first. `user_id` is for admins only (403 otherwise).",
+    )
+    def get(self) -> Page:
+        """Return one page of the orders the caller may see."""
+        args = parse_query(OrderQuerySchema())
+        owner_id = visible_owner()
+        user_id = args.pop("user_id", None)
+        if user_id is not None:
+            if owner_id is not None:
+                raise Forbidden("Only an admin can list another user's orders.")
+            owner_id = user_id
+        return dump_page(order_schema, domain.list_orders(owner_id=owner_id, **args))
+
+    @idempotent(model=IdempotencyKey)
+    @operation(
+        summary="Place an order",
+        tags=TAGS,
+        body=OrderCreateSchema,
+        response=OrderSchema,
+        status=201,
+        errors=[409],
+        auth=True,
+        description=(
+            "The service computes line totals and the total. The caller's account must exist "
+            "and be active in the users service (403 `user_inactive`; 503 `users_unavailable` "
+            "when users cannot answer)."
+        ),
+    )
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Place an order for the caller; the Location header points at it."""
+        body = parse_body(OrderCreateSchema())
+        order = domain.place_order(user_id=caller_id(), **body)
+        location = url_for("order", order_id=order.id)
+        return order_schema.dump(order), 201, {"Location": location}
+
+
+class OrderDetail(AuthResource):
+    """One order."""
+
+    @operation(summary="Get an order", tags=TAGS, path=ORDER_ID, response=OrderSchema, auth=True)
+    def get(self, order_id: uuid.UUID) -> dict[str, Any]:
+        """Return the order; another user's order is a 404."""
+        return order_schema.dump(domain.get_order(order_id=order_id, owner_id=visible_owner()))
+
+
+class OrderCancel(AuthResource):
+    """Cancelling an order: an action, hence a POST on a sub-resource."""
+
+    @operation(
+        summary="Cancel an order",
+        tags=TAGS,
+        path=ORDER_ID,
+        response=OrderSchema,
+        errors=[409],
+        auth=True,
+        description="Only a `placed` order can be cancelled (409 `invalid_state` otherwise).",
+    )
+    def post(self, order_id: uuid.UUID) -> dict[str, Any]:
+        """Cancel the order and return it."""
+        order = domain.cancel_order(order_id=order_id, owner_id=visible_owner())
+        return order_schema.dump(order)

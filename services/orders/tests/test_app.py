@@ -1,0 +1,84 @@
+"""The factory, the migrations, the Swagger document and the health probes."""
+
+from flask_migrate import check
+from openapi_spec_validator import validate
+
+from common.http import ServiceClient
+from orders_service import create_app
+from orders_service.users_client import EXTENSION
+
+PATHS = {
+    "/api/v1/orders": {"get", "post"},
+    "/api/v1/orders/{order_id}": {"get"},
+    "/api/v1/orders/{order_id}/cancel": {"post"},
+}
+
+
+def test_factory_reads_overrides_and_defaults():
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.testing
+    assert app.config["SERVICE_NAME"] == "orders"
+    assert app.config["USERS_URL"] == "http://127.0.0.1:8001"
+
+
+def test_users_client_is_built_once_per_app_with_its_settings(app):
+    client = app.extensions[EXTENSION]
+    assert isinstance(client, ServiceClient)
+    assert client.base_url == app.config["USERS_URL"]
+    assert client.timeout == (app.config["HTTP_CONNECT_TIMEOUT"], 0.3)
+
+
+def test_migrations_match_models(app):
+    with app.app_context():
+        check()  # raises if the models differ from the latest revision
+
+
+def test_spec_is_valid_openapi_3_and_documents_every_route(client):
+    spec = client.get("/apispec.json").get_json()
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+    assert {path: set(ops) for path, ops in spec["paths"].items()} == PATHS
+
+
+def test_every_operation_requires_a_token_and_documents_its_errors(client):
+    spec = client.get("/apispec.json").get_json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation["security"] == [{"bearerAuth": []}], (path, method)
+            assert {"401", "403", "503"} <= set(operation["responses"]), (path, method)
+            if "{order_id}" in path:
+                assert {"404"} <= set(operation["responses"]), (path, method)
+    assert "409" in spec["paths"]["/api/v1/orders/{order_id}/cancel"]["post"]["responses"]
+
+
+def test_create_documents_idempotency_key_header_and_its_errors(client):
+    create = client.get("/apispec.json").get_json()["paths"]["/api/v1/orders"]["post"]
+    headers = [p for p in create["parameters"] if p["in"] == "header"]
+    assert [h["name"] for h in headers] == ["Idempotency-Key"]
+    assert headers[0]["schema"]["maxLength"] == 255
+    assert {"201", "400", "409", "422"} <= set(create["responses"])
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OrderCreate"
+    }
+
+
+def test_every_documented_response_uses_the_envelope(client):
+    spec = client.get("/apispec.json").get_json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for response in operation["responses"].values():
+                text = str(response)
+                assert "Envelope" in text or "#/components/responses/" in text, (path, method)
+
+
+def test_swagger_ui_is_served(client):
+    response = client.get("/apidocs/")
+    assert response.status_code == 200
+    assert b"swagger" in response.data.lower()
+
+
+def test_health_probes_need_no_token(client):
+    assert client.get("/health/live").get_json()["data"]["status"] == "ok"
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.get_json()["data"]["checks"]["database"] == "ok"

@@ -1,0 +1,1 @@
+"""Test data builders and the stand-in for the users service."""
