@@ -29,7 +29,7 @@ ENV PYTHONPATH=/opt/app \
     FLASK_APP=${SERVICE}_service \
     SERVICE_MODULE=${SERVICE}_service \
     PORT=8000
-USER app
+USER 10001
 WORKDIR /tmp
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=5 \
