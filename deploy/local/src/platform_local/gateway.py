@@ -1,0 +1,60 @@
+"""The same Traefik gateway as compose, configured with its file provider instead of labels."""
+
+import json
+import os
+from pathlib import Path
+
+from platform_local.services import Service
+
+# The same variable and default as docker-compose.yml.
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
+# Traefik's own API (discovery for the docs service) and ping, on loopback only.
+TRAEFIK_API_PORT = 8088
+DOCS_PORT = 8090
+
+
+def write_config(folder: Path, services: list[Service]) -> Path:
+    """Write Traefik's static and dynamic configuration; return the static file's path.
+
+    JSON is valid YAML, and Traefik reads both: no YAML writer needed.
+    """
+    routers = {
+        s.name: {"rule": f"PathPrefix(`{s.prefix}`)", "service": s.name, "middlewares": ["secure"]}
+        for s in services
+    }
+    routers["docs"] = {"rule": "PathPrefix(`/apidocs`)", "service": "docs", "middlewares": ["secure"]}
+    backends = {s.name: s.port for s in services} | {"docs": DOCS_PORT}
+    dynamic = {
+        "http": {
+            "routers": routers,
+            "services": {
+                name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
+                for name, port in backends.items()
+            },
+            "middlewares": {"secure": {"headers": SECURITY_HEADERS}},
+        }
+    }
+    static = {
+        "entryPoints": {
+            "web": {"address": f"127.0.0.1:{GATEWAY_PORT}"},
+            "traefik": {"address": f"127.0.0.1:{TRAEFIK_API_PORT}"},
+        },
+        "providers": {"file": {"filename": str(folder / "dynamic.yaml")}},
+        "api": {"insecure": True, "dashboard": False},
+        "ping": {},
+        "log": {"level": "WARN"},
+    }
+    (folder / "dynamic.yaml").write_text(json.dumps(dynamic, indent=2))
+    static_file = folder / "traefik.yaml"
+    static_file.write_text(json.dumps(static, indent=2))
+    return static_file
+
+
+# What the gateway adds to every answer (the compose gateway sets the same through labels).
+SECURITY_HEADERS = {
+    "contentTypeNosniff": True,
+    "frameDeny": True,
+    "referrerPolicy": "no-referrer",
+    # An empty value removes the header: no server software or version leaks.
+    "customResponseHeaders": {"Server": ""},
+}

@@ -1,0 +1,43 @@
+"""What the platform is made of, discovered from the repository: no list to keep in sync.
+
+A service is a folder ``services/<name>/`` whose pyproject declares ``[tool.platform] port``
+(where the no-Docker stack serves it on loopback). Its package is ``<name>_service`` and its
+API lives under ``/api/v1/<name>``.
+"""
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[4]
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the platform."""
+
+    name: str
+    port: int
+    folder: Path
+
+    @property
+    def module(self) -> str:
+        """The import name of its package."""
+        return f"{self.name}_service"
+
+    @property
+    def prefix(self) -> str:
+        """The path prefix the gateway routes to it."""
+        return f"{API_PREFIX}/{self.name}"
+
+
+def discover(root: Path = ROOT) -> list[Service]:
+    """Every service under ``root/services``, by name."""
+    services = []
+    for pyproject in sorted((root / "services").glob("*/pyproject.toml")):
+        settings = tomllib.loads(pyproject.read_text()).get("tool", {}).get("platform", {})
+        if "port" not in settings:
+            raise SystemExit(f"{pyproject}: missing [tool.platform] port")
+        services.append(Service(pyproject.parent.name, int(settings["port"]), pyproject.parent))
+    return services

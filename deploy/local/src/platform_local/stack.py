@@ -1,0 +1,146 @@
+"""`platform up`: every service under gunicorn, the gateway and the docs, managed by honcho."""
+
+import os
+import shlex
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from platform_local import gateway
+from platform_local.services import ROOT, Service, discover
+
+READY_TIMEOUT = 60.0
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Stop with a clear message naming every port another program holds."""
+    taken = [f"  {port} ({name})" for name, port in ports.items() if _port_taken(port)]
+    if taken:
+        raise SystemExit(
+            "platform: these ports are already in use on 127.0.0.1:\n"
+            + "\n".join(taken)
+            + "\nStop what holds them (another `platform up`, `docker compose down`?) and retry."
+        )
+
+
+def _gunicorn(module: str) -> str:
+    python = shlex.quote(sys.executable)
+    config = shlex.quote(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    return f'{python} -m gunicorn -c {config} "{module}:create_app()"'
+
+
+def service_env(service: Service, services: list[Service], data_dir: Path) -> dict[str, str]:
+    """The environment of one service: its port and database, and where the others are."""
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(service.port),
+        "FLASK_APP": service.module,
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "1"),
+        "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "8"),
+        "TRUSTED_PROXIES": "1",
+        "AUTH_ADMIN_EMAILS": os.environ.get("AUTH_ADMIN_EMAILS", "admin@example.com"),
+        # <NAME>_DATABASE_URL points a service at PostgreSQL; otherwise its own SQLite file.
+        "DATABASE_URL": os.environ.get(
+            f"{service.name.upper()}_DATABASE_URL", f"sqlite:///{data_dir / service.name}.db"
+        ),
+        # Development key material lives with the data, not in the source tree.
+        "AUTH_DEV_KEY_FILE": str(data_dir / "auth-signing-key.pem"),
+    }
+    for other in services:
+        env[f"{other.name.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
+        if other.name == "auth":
+            env["AUTH_JWKS_URL"] = f"http://127.0.0.1:{other.port}/api/v1/auth/jwks.json"
+    return env
+
+
+def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, str]]:
+    """A honcho manager with every process, and the URL that says each one is ready."""
+    services = discover()
+    ports = {s.name: s.port for s in services} | {
+        "gateway": gateway.GATEWAY_PORT,
+        "traefik api": gateway.TRAEFIK_API_PORT,
+        "docs": gateway.DOCS_PORT,
+    }
+    check_ports(ports)
+    manager = Manager(Printer(sys.stdout))
+    base_env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ready: dict[str, str] = {}
+    for service in services:
+        # Migrations first, in the service's own process: it takes traffic only once they ran.
+        migrate = f"{shlex.quote(sys.executable)} -m flask db upgrade"
+        command = f"{migrate} && exec {_gunicorn(service.module)}"
+        env = base_env | service_env(service, services, data_dir)
+        manager.add_process(service.name, command, env=env, cwd=str(ROOT))
+        ready[service.name] = f"http://127.0.0.1:{service.port}/health/ready"
+    docs_env = base_env | {
+        "HOST": "127.0.0.1",
+        "PORT": str(gateway.DOCS_PORT),
+        "TRUSTED_PROXIES": "1",
+        "DOCS_TRAEFIK_API": f"http://127.0.0.1:{gateway.TRAEFIK_API_PORT}",
+    }
+    manager.add_process("docs", f"exec {_gunicorn('platform_docs')}", env=docs_env, cwd=str(ROOT))
+    ready["docs"] = f"http://127.0.0.1:{gateway.DOCS_PORT}/health/live"
+    traefik = Path(sys.executable).with_name("traefik")
+    static = gateway.write_config(config_dir, services)
+    manager.add_process("gateway", f"exec {traefik} --configFile={static}", env=base_env)
+    ready["gateway"] = f"http://127.0.0.1:{gateway.TRAEFIK_API_PORT}/ping"
+    return manager, ready
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback URL)
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_until_ready(manager: Manager, ready: dict[str, str], started: float) -> None:
+    """Poll every readiness URL; print where everything is, or stop the stack on timeout."""
+    pending = dict(ready)
+    while pending and time.monotonic() - started < READY_TIMEOUT:
+        pending = {name: url for name, url in pending.items() if not _answers(url)}
+        time.sleep(0.1)
+    if pending:
+        print(f"platform: not ready after {READY_TIMEOUT:.0f} s: {', '.join(pending)}", flush=True)
+        manager.terminate()
+        return
+    base = f"http://127.0.0.1:{gateway.GATEWAY_PORT}"
+    lines = [
+        f"platform ready in {time.monotonic() - started:.1f} s",
+        f"  gateway            {base}",
+        f"  aggregated Swagger {base}/apidocs/",
+    ]
+    lines += [f"  {s.name:<18} {base}{s.prefix}  (direct: :{s.port})" for s in discover()]
+    print("\n".join(lines) + "\n  Ctrl-C stops everything.", flush=True)
+
+
+def up(data_dir: Path | None = None) -> int:
+    """Run the platform in the foreground until Ctrl-C; return honcho's exit code."""
+    started = time.monotonic()
+    data = data_dir or ROOT / ".platform"
+    data.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="platform-gateway-") as config_dir:
+        manager, ready = build_manager(data, Path(config_dir))
+        threading.Thread(
+            target=wait_until_ready, args=(manager, ready, started), daemon=True
+        ).start()
+        manager.loop()
+    return manager.returncode or 0
