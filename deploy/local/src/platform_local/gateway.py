@@ -18,11 +18,11 @@ def write_config(folder: Path, services: list[Service]) -> Path:
 
     JSON is valid YAML, and Traefik reads both: no YAML writer needed.
     """
+    prefixes = {s.name: s.prefix for s in services} | {"docs": "/apidocs"}
     routers = {
-        s.name: {"rule": f"PathPrefix(`{s.prefix}`)", "service": s.name, "middlewares": ["secure"]}
-        for s in services
+        name: {"rule": f"PathPrefix(`{prefix}`)", "service": name, "middlewares": ["secure"]}
+        for name, prefix in prefixes.items()
     }
-    routers["docs"] = {"rule": "PathPrefix(`/apidocs`)", "service": "docs", "middlewares": ["secure"]}
     backends = {s.name: s.port for s in services} | {"docs": DOCS_PORT}
     dynamic = {
         "http": {
