@@ -70,7 +70,7 @@ def test_fingerprint_ignores_key_order_and_whitespace_only():
 def test_decorator_documents_the_header_and_its_errors_on_top_of_operation():
     class Resource:
         @idempotent(model=IdempotencyKeyMixin)
-        @operation(summary="Create", tags=["t"], status=201, errors=[409])
+        @operation(tags=["t"], status=201, errors=[409])
         def post(self):
             """Create something."""
 

@@ -114,7 +114,6 @@ def test_swagger_ui_answers_html(client):
 
 def test_operation_adds_the_errors_its_inputs_imply():
     @operation(
-        summary="s",
         tags=["t"],
         response=WidgetSchema,
         status=201,
@@ -125,7 +124,7 @@ def test_operation_adds_the_errors_its_inputs_imply():
         errors=[409],
     )
     def view():
-        pass
+        """Replace a widget."""
 
     spec = view.specs_dict
     assert set(spec["responses"]) == {
@@ -148,9 +147,9 @@ def test_operation_adds_the_errors_its_inputs_imply():
 
 
 def test_operation_without_inputs_documents_only_success_and_503():
-    @operation(summary="s", tags=["t"])
+    @operation(tags=["t"])
     def view():
-        pass
+        """Answer without inputs."""
 
     assert set(view.specs_dict["responses"]) == {"200", "503"}
     assert "security" not in view.specs_dict
@@ -163,3 +162,31 @@ def test_schema_name_drops_the_schema_suffix():
     assert schema_name(WidgetSchema) == "Widget"
     assert schema_name(WidgetSchema()) == "Widget"
     assert schema_name(Schema_) == "Schema_"
+
+
+def test_operation_summary_and_description_come_from_the_method_docstring(spec):
+    import inspect
+
+    from tinyapp.routes import WidgetItem, WidgetList
+
+    summary, _, rest = inspect.getdoc(WidgetItem.patch).partition("\n")
+    description = rest.removesuffix("---").strip()
+    patch = spec["paths"]["/widgets/{widget_id}"]["patch"]
+    assert description  # the docstring has a body
+    assert (patch["summary"], patch["description"]) == (summary, description)
+
+    # A one-line docstring is the summary alone.
+    listing = spec["paths"]["/widgets"]["get"]
+    assert listing["summary"] == inspect.getdoc(WidgetList.get)
+    assert "description" not in listing
+
+
+def test_operation_refuses_a_multi_line_docstring_flasgger_would_not_split():
+    with pytest.raises(ValueError, match="---"):
+
+        @operation(tags=["t"])
+        def view():
+            """Summary.
+
+            A body without the separator line: flasgger would serve all of it as the summary.
+            """

@@ -3,8 +3,10 @@
 A view method states its contract once with ``@operation(...)``: the request body, query and
 path parameters, the success response and the errors it can answer. The envelope and the error
 responses are shared components, so every documented response has the shape the code sends.
+The method's docstring is the operation's summary and description (see ``operation``).
 """
 
+import inspect
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from typing import Any, TypeVar
@@ -122,7 +124,6 @@ def _query_parameters(schema: SchemaType) -> list[dict[str, Any]]:
 
 def operation(
     *,
-    summary: str,
     tags: Iterable[str],
     response: SchemaType | None = None,
     status: int = 200,
@@ -132,9 +133,18 @@ def operation(
     path: dict[str, dict[str, Any]] | None = None,
     errors: Iterable[int] = (),
     auth: bool = False,
-    description: str | None = None,
 ) -> Callable[[F], F]:
     """Document a view method; errors implied by body/query/path/auth are added for you.
+
+    The method's docstring is the operation's summary (first line) and description (the rest),
+    as flasgger reads it. flasgger splits a docstring only above a ``---`` line (where its YAML
+    would start; ``operation`` replaces that YAML), so a docstring with more than one line ends
+    with a ``---`` line, and ``operation`` raises ``ValueError`` when it does not. A docstring::
+
+        Cancel an order.
+
+        Only a `placed` order can be cancelled (409 `invalid_state` otherwise).
+        ---
 
     :param response: schema of ``data`` on success (``many`` for a paginated list).
     :param path: path parameters, name -> JSON schema (``{"type": "string", "format": "uuid"}``).
@@ -153,9 +163,7 @@ def operation(
     if auth:
         implied |= {401, 403}
 
-    spec: dict[str, Any] = {"summary": summary, "tags": list(tags)}
-    if description:
-        spec["description"] = description
+    spec: dict[str, Any] = {"tags": list(tags)}
     if parameters:
         spec["parameters"] = parameters
     if body is not None:
@@ -169,11 +177,27 @@ def operation(
     schemas = [s for s in (response, body) if s is not None]
 
     def decorate(func: F) -> F:
+        _check_docstring(func)
         func.specs_dict = spec  # type: ignore[attr-defined]  # flasgger reads this attribute
         func.openapi_schemas = schemas  # type: ignore[attr-defined]
         return func
 
     return decorate
+
+
+def _check_docstring(func: Callable[..., Any]) -> None:
+    """Refuse a docstring flasgger would serve whole as the summary (no ``---`` line)."""
+    doc = inspect.getdoc(func)
+    if doc and "\n" in doc and "---" not in doc.splitlines():
+        raise ValueError(
+            f"{func.__qualname__}: end a multi-line docstring with a '---' line, or flasgger "
+            "serves all of it as the summary instead of the first line."
+        )
+
+
+def _docstring_text(text: str | None) -> str | None:
+    """flasgger's sanitizer: docstring text as written (Markdown), minus surrounding blanks."""
+    return text.strip() if text else text
 
 
 def _documented_schemas(app: Flask) -> list[SchemaType]:
@@ -228,4 +252,4 @@ def init_app(app: Flask, *, title: str, version: str = "1.0.0", description: str
         "specs_route": UI_ROUTE,
     }
     template = build_template(app, title=title, version=version, description=description)
-    return Swagger(app, template=template, config=config, merge=False)
+    return Swagger(app, template=template, config=config, merge=False, sanitizer=_docstring_text)

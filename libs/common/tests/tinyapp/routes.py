@@ -37,14 +37,9 @@ def _widget(widget_id) -> Widget:
 
 
 class WidgetList(Resource):
-    @operation(
-        summary="List widgets",
-        tags=["widgets"],
-        response=WidgetSchema,
-        many=True,
-        query=WidgetQuerySchema,
-    )
+    @operation(tags=["widgets"], response=WidgetSchema, many=True, query=WidgetQuerySchema)
     def get(self):
+        """List widgets."""
         query = parse_query(WidgetQuerySchema())
         stmt = sa.select(Widget)
         if "name" in query:
@@ -56,14 +51,10 @@ class WidgetList(Resource):
         return Page(WidgetSchema(many=True).dump(rows), total, query["limit"], query["offset"])
 
     @operation(
-        summary="Create a widget",
-        tags=["widgets"],
-        response=WidgetSchema,
-        status=201,
-        body=WidgetCreateSchema,
-        errors=[409],
+        tags=["widgets"], response=WidgetSchema, status=201, body=WidgetCreateSchema, errors=[409]
     )
     def post(self):
+        """Create a widget."""
         data = parse_body(WidgetCreateSchema())
         if session.scalar(sa.select(Widget.id).where(Widget.name == data["name"])) is not None:
             raise Conflict("A widget with this name exists.", details={"name": data["name"]})
@@ -74,17 +65,12 @@ class WidgetList(Resource):
 
 
 class WidgetItem(Resource):
-    @operation(
-        summary="Get a widget",
-        tags=["widgets"],
-        response=WidgetSchema,
-        path={"widget_id": UUID_PARAM},
-    )
+    @operation(tags=["widgets"], response=WidgetSchema, path={"widget_id": UUID_PARAM})
     def get(self, widget_id):
+        """Get a widget."""
         return WidgetSchema().dump(_widget(widget_id))
 
     @operation(
-        summary="Rename a widget (the unique constraint decides)",
         tags=["widgets"],
         response=WidgetSchema,
         body=NameSchema,
@@ -92,23 +78,26 @@ class WidgetItem(Resource):
         errors=[409],
     )
     def patch(self, widget_id):
+        """Rename a widget.
+
+        The unique constraint decides: a name another widget has answers 409.
+        ---
+        """
         data = parse_body(NameSchema())
         widget = _widget(widget_id)
         widget.name = data["name"]
         session.flush()  # a duplicate name fails here, as an IntegrityError
         return WidgetSchema().dump(widget)
 
-    @operation(
-        summary="Delete a widget", tags=["widgets"], status=204, path={"widget_id": UUID_PARAM}
-    )
+    @operation(tags=["widgets"], status=204, path={"widget_id": UUID_PARAM})
     def delete(self, widget_id):
+        """Delete a widget."""
         session.delete(_widget(widget_id))
         return None, 204
 
 
 class WidgetParts(Resource):
     @operation(
-        summary="Add a part to a widget",
         tags=["parts"],
         response=PartSchema,
         status=201,
@@ -116,6 +105,7 @@ class WidgetParts(Resource):
         path={"widget_id": UUID_PARAM},
     )
     def post(self, widget_id):
+        """Add a part to a widget."""
         data = parse_body(PartCreateSchema())
         part = Part(widget_id=_widget(widget_id).id, name=data["name"])
         session.add(part)
@@ -125,7 +115,6 @@ class WidgetParts(Resource):
 
 class OrphanParts(Resource):
     @operation(
-        summary="Add a part without checking its widget (the FK decides)",
         tags=["parts"],
         response=PartSchema,
         status=201,
@@ -133,6 +122,7 @@ class OrphanParts(Resource):
         errors=[409],
     )
     def post(self):
+        """Add a part without checking its widget (the FK decides)."""
         data = parse_body(OrphanPartCreateSchema())
         part = Part(widget_id=data["widget_id"], name=data["name"])
         session.add(part)
@@ -141,52 +131,50 @@ class OrphanParts(Resource):
 
 
 class Ping(Resource):
-    @operation(summary="Answer without touching the database", tags=["test"])
+    @operation(tags=["test"])
     def get(self):
+        """Answer without touching the database."""
         return Envelope({"pong": True}, meta={"note": "no database"})
 
 
 class Boom(Resource):
-    @operation(summary="A bug", tags=["test"])
+    @operation(tags=["test"])
     def get(self):
+        """Fail with a bug."""
         raise RuntimeError(SECRET)
 
 
 class BadStatement(Resource):
-    @operation(summary="A bug in a SQL statement", tags=["test"])
+    @operation(tags=["test"])
     def get(self):
+        """Fail with a bug in a SQL statement."""
         # Missing bind parameter: SQLAlchemy raises with the SQL text in its message.
         session.execute(sa.text("SELECT id FROM widgets WHERE name = :name"))
         return None
 
 
 class AddThenRaise(Resource):
-    @operation(summary="Add a widget, then fail with a bug", tags=["test"], body=NameSchema)
+    @operation(tags=["test"], body=NameSchema)
     def post(self):
+        """Add a widget, then fail with a bug."""
         session.add(Widget(name=parse_body(NameSchema())["name"]))
         session.flush()
         raise RuntimeError(SECRET)
 
 
 class AddThenConflict(Resource):
-    @operation(
-        summary="Add a widget, then refuse with 409", tags=["test"], body=NameSchema, errors=[409]
-    )
+    @operation(tags=["test"], body=NameSchema, errors=[409])
     def post(self):
+        """Add a widget, then refuse with 409."""
         session.add(Widget(name=parse_body(NameSchema())["name"]))
         session.flush()
         raise Conflict("Changed my mind.")
 
 
 class SavepointBlock(Resource):
-    @operation(
-        summary="Add a widget, and another inside a savepoint that fails",
-        tags=["test"],
-        response=WidgetSchema,
-        status=201,
-        body=NameSchema,
-    )
+    @operation(tags=["test"], response=WidgetSchema, status=201, body=NameSchema)
     def post(self):
+        """Add a widget, and another inside a savepoint that fails."""
         name = parse_body(NameSchema())["name"]
         widget = Widget(name=name)
         session.add(widget)
@@ -208,20 +196,23 @@ class SavepointBlock(Resource):
 
 
 class NeedsToken(Resource):
-    @operation(summary="Always refuse the token", tags=["test"], auth=True)
+    @operation(tags=["test"], auth=True)
     def get(self):
+        """Always refuse the token."""
         raise Unauthorized(error="invalid_token")
 
 
 class Throttled(Resource):
-    @operation(summary="Always throttled", tags=["test"], errors=[429])
+    @operation(tags=["test"], errors=[429])
     def get(self):
+        """Always refuse as throttled."""
         raise TooManyRequests(retry_after=30)
 
 
 class CallsUsers(Resource):
-    @operation(summary="Depends on a down service", tags=["test"])
+    @operation(tags=["test"])
     def get(self):
+        """Fail on a dependency that is down (the users service)."""
         raise DependencyUnavailable("users")
 
 

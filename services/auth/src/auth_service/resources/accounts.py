@@ -16,20 +16,14 @@ account_schema = AccountSchema()
 class Registration(Resource):
     """Creating an account: credentials here, the profile in the users service."""
 
-    @operation(
-        summary="Register",
-        tags=TAGS,
-        body=RegistrationSchema,
-        response=AccountSchema,
-        status=201,
-        errors=[409],
-        description=(
-            "Creates the profile in the users service, then the credentials; answers no tokens "
-            "(log in next). 503 `users_unavailable` when users cannot be reached: nothing is "
-            "stored and a retry completes the registration."
-        ),
-    )
+    @operation(tags=TAGS, body=RegistrationSchema, response=AccountSchema, status=201, errors=[409])
     def post(self) -> tuple[dict[str, Any], int]:
-        """Register an account; 409 `email_taken` when the email has one."""
+        """Register an account.
+
+        Creates the profile in the users service, then the credentials; answers no tokens (log
+        in next). 409 `email_taken` when the email has an account. 503 `users_unavailable` when
+        users cannot be reached: nothing is stored and a retry completes the registration.
+        ---
+        """
         account = domain.register(**parse_body(RegistrationSchema()))
         return account_schema.dump(account), 201

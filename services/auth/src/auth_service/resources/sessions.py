@@ -19,19 +19,15 @@ NO_STORE = {"Cache-Control": "no-store"}
 class Login(Resource):
     """Exchanging credentials for tokens."""
 
-    @operation(
-        summary="Log in",
-        tags=TAGS,
-        body=LoginSchema,
-        response=TokenPairSchema,
-        errors=[401, 429],
-        description=(
-            "401 `invalid_credentials` for an unknown email and a wrong password alike. Failed "
-            "logins are throttled per account and per client IP: 429 with Retry-After."
-        ),
-    )
+    @operation(tags=TAGS, body=LoginSchema, response=TokenPairSchema, errors=[401, 429])
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Return an access token and a refresh token."""
+        """Log in.
+
+        Answers an access token and a refresh token. 401 `invalid_credentials` for an unknown
+        email and a wrong password alike. Failed logins are throttled per account and per client
+        IP: 429 with Retry-After.
+        ---
+        """
         # remote_addr is the client's address: common applies ProxyFix behind TRUSTED_PROXIES.
         ip = request.remote_addr or "unknown"
         pair = domain.login(**parse_body(LoginSchema()), ip=ip)
@@ -41,19 +37,15 @@ class Login(Resource):
 class Refresh(Resource):
     """Rotating a refresh token."""
 
-    @operation(
-        summary="Refresh the tokens",
-        tags=TAGS,
-        body=RefreshTokenSchema,
-        response=TokenPairSchema,
-        errors=[401],
-        description=(
-            "Each refresh token works once and is replaced by the one returned. Presenting a "
-            "used token again revokes its whole family: every session token of that login."
-        ),
-    )
+    @operation(tags=TAGS, body=RefreshTokenSchema, response=TokenPairSchema, errors=[401])
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Return a new access token and a new refresh token."""
+        """Refresh the tokens.
+
+        Answers a new access token and a new refresh token. Each refresh token works once and is
+        replaced by the one returned. Presenting a used token again revokes its whole family:
+        every session token of that login.
+        ---
+        """
         pair = domain.refresh(**parse_body(RefreshTokenSchema()))
         return token_pair_schema.dump(pair), 200, NO_STORE
 
@@ -61,17 +53,14 @@ class Refresh(Resource):
 class Logout(Resource):
     """Ending a session."""
 
-    @operation(
-        summary="Log out",
-        tags=TAGS,
-        body=RefreshTokenSchema,
-        status=204,
-        description=(
-            "Revokes the refresh token's family. Idempotent: an unknown or already revoked "
-            "token also answers 204, so the endpoint tells nothing about tokens."
-        ),
-    )
+    @operation(tags=TAGS, body=RefreshTokenSchema, status=204)
     def post(self) -> tuple[None, int]:
-        """Revoke the session's refresh tokens; its access tokens expire on their own."""
+        """Log out.
+
+        Revokes the refresh token's family; its access tokens expire on their own. Idempotent:
+        an unknown or already revoked token also answers 204, so the endpoint tells nothing
+        about tokens.
+        ---
+        """
         domain.logout(**parse_body(RefreshTokenSchema()))
         return None, 204

@@ -41,17 +41,13 @@ def visible_owner() -> uuid.UUID | None:
 class OrderList(AuthResource):
     """The caller's orders (every order, for an admin)."""
 
-    @operation(
-        summary="List orders",
-        tags=TAGS,
-        query=OrderQuerySchema,
-        response=OrderSchema,
-        many=True,
-        auth=True,
-        description="Newest first. `user_id` is for admins only (403 otherwise).",
-    )
+    @operation(tags=TAGS, query=OrderQuerySchema, response=OrderSchema, many=True, auth=True)
     def get(self) -> Page:
-        """Return one page of the orders the caller may see."""
+        """List the caller's orders (every order, for an admin).
+
+        Newest first. `user_id` is for admins only (403 otherwise).
+        ---
+        """
         args = parse_query(OrderQuerySchema())
         owner_id = visible_owner()
         user_id = args.pop("user_id", None)
@@ -63,21 +59,16 @@ class OrderList(AuthResource):
 
     @idempotent(model=IdempotencyKey)
     @operation(
-        summary="Place an order",
-        tags=TAGS,
-        body=OrderCreateSchema,
-        response=OrderSchema,
-        status=201,
-        errors=[409],
-        auth=True,
-        description=(
-            "The service computes line totals and the total. The caller's account must exist "
-            "and be active in the users service (403 `user_inactive`; 503 `users_unavailable` "
-            "when users cannot answer)."
-        ),
+        tags=TAGS, body=OrderCreateSchema, response=OrderSchema, status=201, errors=[409], auth=True
     )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
-        """Place an order for the caller; the Location header points at it."""
+        """Place an order.
+
+        The order is the caller's; the Location header points at it. The service computes line
+        totals and the total. The caller's account must exist and be active in the users service
+        (403 `user_inactive`; 503 `users_unavailable` when users cannot answer).
+        ---
+        """
         body = parse_body(OrderCreateSchema())
         order = domain.place_order(user_id=caller_id(), **body)
         location = url_for("order", order_id=order.id)
@@ -87,25 +78,22 @@ class OrderList(AuthResource):
 class OrderDetail(AuthResource):
     """One order."""
 
-    @operation(summary="Get an order", tags=TAGS, path=ORDER_ID, response=OrderSchema, auth=True)
+    @operation(tags=TAGS, path=ORDER_ID, response=OrderSchema, auth=True)
     def get(self, order_id: uuid.UUID) -> dict[str, Any]:
-        """Return the order; another user's order is a 404."""
+        """Get an order (another user's order is a 404)."""
         return order_schema.dump(domain.get_order(order_id=order_id, owner_id=visible_owner()))
 
 
 class OrderCancel(AuthResource):
     """Cancelling an order: an action, hence a POST on a sub-resource."""
 
-    @operation(
-        summary="Cancel an order",
-        tags=TAGS,
-        path=ORDER_ID,
-        response=OrderSchema,
-        errors=[409],
-        auth=True,
-        description="Only a `placed` order can be cancelled (409 `invalid_state` otherwise).",
-    )
+    @operation(tags=TAGS, path=ORDER_ID, response=OrderSchema, errors=[409], auth=True)
     def post(self, order_id: uuid.UUID) -> dict[str, Any]:
-        """Cancel the order and return it."""
+        """Cancel an order.
+
+        Answers the cancelled order. Only a `placed` order can be cancelled (409 `invalid_state`
+        otherwise).
+        ---
+        """
         order = domain.cancel_order(order_id=order_id, owner_id=visible_owner())
         return order_schema.dump(order)

@@ -37,22 +37,14 @@ def authorize_access(user_id: uuid.UUID, *roles: str) -> None:
 class UserList(AuthResource):
     """The collection of users."""
 
-    @operation(
-        summary="List users (admin)",
-        tags=TAGS,
-        query=UserQuerySchema,
-        response=UserSchema,
-        many=True,
-        auth=True,
-    )
+    @operation(tags=TAGS, query=UserQuerySchema, response=UserSchema, many=True, auth=True)
     @roles_required("admin", "service")
     def get(self):
-        """Return one page of users, optionally filtered by email."""
+        """List users, optionally filtered by email (admin or service only)."""
         args = parse_query(UserQuerySchema())
         return dump_page(user_schema, domain.list_users(**args))
 
     @operation(
-        summary="Create a user (admin, or the auth service at registration)",
         tags=TAGS,
         body=UserCreateSchema,
         response=UserSchema,
@@ -62,7 +54,11 @@ class UserList(AuthResource):
     )
     @roles_required("admin", "service")
     def post(self):
-        """Create a user; the Location header points at it."""
+        """Create a user (admin, or the auth service at registration).
+
+        The Location header points at the new user.
+        ---
+        """
         user = domain.create_user(**parse_body(UserCreateSchema()))
         location = url_for("user", user_id=user.id)
         return user_schema.dump(user), 201, {"Location": location}
@@ -71,32 +67,35 @@ class UserList(AuthResource):
 class UserItem(AuthResource):
     """One user."""
 
-    @operation(summary="Get a user", tags=TAGS, path=USER_ID, response=UserSchema, auth=True)
+    @operation(tags=TAGS, path=USER_ID, response=UserSchema, auth=True)
     def get(self, user_id: uuid.UUID):
-        """Return the user (yourself, unless admin or service)."""
+        """Get a user (yourself, unless admin or service)."""
         authorize_access(user_id, "admin", "service")
         return user_schema.dump(domain.get_user(user_id=user_id))
 
     @operation(
-        summary="Update a user",
         tags=TAGS,
         path=USER_ID,
         body=UserAdminUpdateSchema,
         response=UserSchema,
         errors=[409],
         auth=True,
-        description="Users change their name and email; only an admin may set is_active.",
     )
     def patch(self, user_id: uuid.UUID):
-        """Change any subset of the writable fields; what is writable depends on the role."""
+        """Update a user (yourself, unless admin).
+
+        Change any subset of the writable fields; what is writable depends on the role: users
+        change their name and email; only an admin may set is_active.
+        ---
+        """
         authorize_access(user_id, "admin")
         admin = current_principal().has_role("admin")
         changes = parse_body(UserAdminUpdateSchema() if admin else UserUpdateSchema())
         return user_schema.dump(domain.update_user(user_id=user_id, changes=changes))
 
-    @operation(summary="Delete a user", tags=TAGS, path=USER_ID, status=204, auth=True)
+    @operation(tags=TAGS, path=USER_ID, status=204, auth=True)
     def delete(self, user_id: uuid.UUID):
-        """Delete the user (yourself, unless admin)."""
+        """Delete a user (yourself, unless admin)."""
         authorize_access(user_id, "admin")
         domain.delete_user(user_id=user_id)
         return None, 204
