@@ -18,7 +18,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE
 # A fixed, unprivileged user: no build tools, no tests, no sources in this stage. The one
 # writable folder, /var/lib/service, is where a service keeps state that is not in its database.
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app \
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app \
  && install -d -o app -g app /var/lib/service
 COPY --from=build /opt/app /opt/app
 COPY deploy/gunicorn.conf.py deploy/docker/healthcheck.py deploy/docker/start.sh /etc/platform/

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Container command: apply migrations when asked (compose), then serve with gunicorn.
-# Kubernetes runs `flask db upgrade` as a Job instead and leaves MIGRATE_ON_START unset.
+# Kubernetes runs `flask db upgrade` in an init container (deploy/k8s/components/migrations).
 set -eu
 if [ "${MIGRATE_ON_START:-0}" = "1" ]; then
   flask db upgrade
