@@ -7,10 +7,14 @@ app's own JSON logging: no ``fileConfig`` that would disable the loggers the app
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import context
 from flask import current_app
 
 log = logging.getLogger("alembic.env")
+# Any constant: replicas starting together (compose scale, Kubernetes init containers) take
+# turns instead of racing to create the same tables.
+MIGRATION_LOCK_ID = 7_300_001
 
 
 def _skip_empty_autogenerate(ctx: Any, revision: Any, directives: list[Any]) -> None:
@@ -37,4 +41,6 @@ def run_migrations() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=migrate.db.metadata, **options)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
             context.run_migrations()
