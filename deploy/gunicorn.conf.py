@@ -14,3 +14,5 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# No runtime control socket: nothing here uses it, and a read-only container has no home for it.
+control_socket_disable = True

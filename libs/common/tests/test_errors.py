@@ -241,3 +241,26 @@ def test_error_responses_are_identical_in_testing_and_production(app, production
     ]
     for method, path, kw in cases:
         assert answer(app, method, path, **kw) == answer(production_app, method, path, **kw)
+
+
+def test_error_reads_the_unread_body_to_the_end(app):
+    """A 413 leaves no unread bytes on the connection (gunicorn would close it, and a gateway
+    reusing it would answer 502)."""
+    import io
+
+    body = b" " * (app.config["MAX_CONTENT_LENGTH"] + 100_000)
+    stream = io.BytesIO(body)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/widgets",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": stream,
+    }
+    statuses = []
+    app.wsgi_app(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["413 REQUEST ENTITY TOO LARGE"]
+    assert stream.tell() == len(body)

@@ -33,6 +33,7 @@ def test_register_creates_the_profile_then_the_identity(app, client, httpserver)
     response = client.post(REGISTER, json=body)
 
     assert response.status_code == 201
+    assert response.headers["Location"] == f"/api/v1/users/{created['id']}"
     data = response.get_json()["data"]
     assert data == {
         "id": created["id"],

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -126,8 +126,32 @@ def _describe(exc: BaseException) -> tuple[int, str, str, Any, Headers]:
     return 500, "internal_error", ApiError.message, None, ()
 
 
+# Bodies up to this size are read to the end before an error answers (see below).
+DRAIN_LIMIT = 16 * 1024 * 1024
+
+
+def _discard_unread_body() -> None:
+    """Read the body an early error left unread, so the connection can serve the next request.
+
+    gunicorn drains at most 64 KiB of a body the app did not read and then closes the
+    connection; a gateway that pooled that connection answers 502 to the next request sent on
+    it. A 413 (refused before reading), or a 401/404 on a large POST, would otherwise do that.
+    """
+    length = request.content_length or 0
+    if not length or length > DRAIN_LIMIT or getattr(request, "_cached_data", None) is not None:
+        return
+    stream = request.environ["wsgi.input"]
+    while length > 0:
+        chunk = stream.read(min(length, 64 * 1024))
+        if not chunk:
+            return
+        length -= len(chunk)
+
+
 def error_response(exc: BaseException) -> Response:
     """Return the envelope response for any exception; never leaks a trace or SQL."""
+    if has_request_context():
+        _discard_unread_body()
     status, code, message, details, headers = _describe(exc)
     if status >= 500:
         # The client gets a request id; the trace goes to the log, next to that id.

@@ -17,7 +17,7 @@ class Registration(Resource):
     """Creating an account: credentials here, the profile in the users service."""
 
     @operation(tags=TAGS, body=RegistrationSchema, response=AccountSchema, status=201, errors=[409])
-    def post(self) -> tuple[dict[str, Any], int]:
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Register an account.
 
         Creates the profile in the users service, then the credentials; answers no tokens (log
@@ -26,4 +26,5 @@ class Registration(Resource):
         ---
         """
         account = domain.register(**parse_body(RegistrationSchema()))
-        return account_schema.dump(account), 201
+        # The account's public face is its profile in the users service.
+        return account_schema.dump(account), 201, {"Location": f"/api/v1/users/{account.id}"}

@@ -1,0 +1,118 @@
+"""Fixtures of the black-box suite: the gateway, the platform's control, and accounts.
+
+``PLATFORM_URL`` (the gateway's base URL) is required. ``PLATFORM_CONTROL=compose`` enables the
+tests that stop services or read their logs; without it they are skipped.
+"""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import requests
+from api_client import (
+    AUTH,
+    Account,
+    ApiClient,
+    data_of,
+    error_of,
+    login,
+    register,
+    sign_up,
+    token_claims,
+)
+from platform_control import ComposeControl, control_from_env
+
+# The bootstrap admin: auth grants `admin` to emails in AUTH_ADMIN_EMAILS at registration.
+DEFAULT_ADMIN_EMAIL = "admin@example.com"
+DEFAULT_ADMIN_PASSWORD = "integration-admin-password"
+ADMIN_ROLE = "admin"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to run without a platform, and declare the suite's marker."""
+    if not os.environ.get("PLATFORM_URL"):
+        raise pytest.UsageError(
+            "PLATFORM_URL is not set: export the gateway's base URL, "
+            "e.g. PLATFORM_URL=http://127.0.0.1:8080 (see tests/integration/README.md)"
+        )
+    config.addinivalue_line(
+        "markers", "faults: stops, starts or restarts services (needs PLATFORM_CONTROL)"
+    )
+
+
+@pytest.fixture(scope="session")
+def platform_url() -> str:
+    """The gateway's base URL, e.g. http://127.0.0.1:8080."""
+    return os.environ["PLATFORM_URL"].rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def api(platform_url: str) -> Iterator[ApiClient]:
+    """One HTTP session to the gateway for the whole run (connections are reused)."""
+    with ApiClient(platform_url) as client:
+        try:
+            client.get(f"{AUTH}/jwks.json")
+        except requests.ConnectionError as exc:
+            pytest.fail(f"the gateway at {platform_url} does not answer: {exc}", pytrace=False)
+        yield client
+
+
+@pytest.fixture(scope="session")
+def platform_control() -> ComposeControl | None:
+    """The driver PLATFORM_CONTROL names, or None."""
+    return control_from_env(os.environ)
+
+
+@pytest.fixture(scope="session")
+def control(platform_control: ComposeControl | None) -> ComposeControl:
+    """The platform's control; skips the test when PLATFORM_CONTROL is unset."""
+    if platform_control is None:
+        pytest.skip("PLATFORM_CONTROL is unset: set it to 'compose' to stop services and read logs")
+    return platform_control
+
+
+@pytest.fixture(scope="session")
+def user(api: ApiClient) -> Account:
+    """An account of this run, registered and logged in once.
+
+    Tests may add to it (orders, logins) but never change its profile or credentials.
+    """
+    return sign_up(api, "user")
+
+
+@pytest.fixture(scope="session")
+def admin(api: ApiClient, platform_control: ComposeControl | None) -> Account:
+    """The admin account, registered on the first run and reused by later ones.
+
+    The platform grants ``admin`` at registration when AUTH_ADMIN_EMAILS lists the email. When
+    the account exists without the role (registered before that was set), the control grants
+    it with auth's own command; without a control the admin tests are skipped.
+    """
+    email = os.environ.get("PLATFORM_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
+    password = os.environ.get("PLATFORM_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    response = register(api, email, password, name="Integration Admin")
+    if response.status_code != 201:
+        assert error_of(response, 409)["code"] == "email_taken"
+    tokens = _admin_login(api, email, password)
+    if ADMIN_ROLE not in token_claims(tokens["access_token"])["roles"]:
+        if platform_control is None:
+            pytest.skip(
+                f"{email} lacks the admin role: register it with AUTH_ADMIN_EMAILS={email} set "
+                "on auth, or set PLATFORM_CONTROL so the suite grants it"
+            )
+        platform_control.grant_role(email, ADMIN_ROLE)
+        tokens = login(api, email, password)
+    subject = token_claims(tokens["access_token"])["sub"]
+    return Account(subject, email, password, tokens["access_token"], tokens["refresh_token"])
+
+
+def _admin_login(api: ApiClient, email: str, password: str) -> dict:
+    """Log the admin in; a refusal means the account exists with another password."""
+    response = api.post(f"{AUTH}/login", json={"email": email, "password": password})
+    if response.status_code == 401:
+        pytest.fail(
+            f"cannot log in as {email}: it exists with another password; "
+            "set PLATFORM_ADMIN_PASSWORD to it",
+            pytrace=False,
+        )
+    return data_of(response, 200)
