@@ -1,7 +1,8 @@
 """Fixtures of the black-box suite: the gateway, the platform's control, and accounts.
 
-``PLATFORM_URL`` (the gateway's base URL) is required. ``PLATFORM_CONTROL=compose`` enables the
-tests that stop services or read their logs; without it they are skipped.
+``PLATFORM_URL`` is the gateway's base URL; without it the suite starts the no-Docker platform
+itself (`platform up`, from deploy/local) and stops it at the end. ``PLATFORM_CONTROL=compose``
+enables the tests that stop services or read their logs; without it they are skipped.
 """
 
 import os
@@ -20,6 +21,7 @@ from api_client import (
     sign_up,
     token_claims,
 )
+from local_stack import local_platform
 from platform_control import ComposeControl, control_from_env
 
 # The bootstrap admin: auth grants `admin` to emails in AUTH_ADMIN_EMAILS at registration.
@@ -29,21 +31,20 @@ ADMIN_ROLE = "admin"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Refuse to run without a platform, and declare the suite's marker."""
-    if not os.environ.get("PLATFORM_URL"):
-        raise pytest.UsageError(
-            "PLATFORM_URL is not set: export the gateway's base URL, "
-            "e.g. PLATFORM_URL=http://127.0.0.1:8080 (see tests/integration/README.md)"
-        )
+    """Declare the suite's marker."""
     config.addinivalue_line(
         "markers", "faults: stops, starts or restarts services (needs PLATFORM_CONTROL)"
     )
 
 
 @pytest.fixture(scope="session")
-def platform_url() -> str:
-    """The gateway's base URL, e.g. http://127.0.0.1:8080."""
-    return os.environ["PLATFORM_URL"].rstrip("/")
+def platform_url() -> Iterator[str]:
+    """The gateway's base URL: PLATFORM_URL, or a no-Docker platform started for this run."""
+    if os.environ.get("PLATFORM_URL"):
+        yield os.environ["PLATFORM_URL"].rstrip("/")
+        return
+    with local_platform() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,63 @@
+"""The no-Docker platform (`platform up`), started for a run that names no PLATFORM_URL."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+
+# Shift every port of the stack (gateway 8080 -> 28080, ...) so a platform the developer is
+# running on the default ports is left alone.
+PORT_OFFSET = 20_000
+READY_WITHIN = 120.0
+
+
+@contextmanager
+def local_platform() -> Iterator[str]:
+    """Run `platform up` on fresh SQLite databases; yield the gateway URL; stop it after."""
+    with tempfile.TemporaryDirectory(prefix="platform-it-") as data_dir:
+        env = dict(os.environ, PLATFORM_PORT_OFFSET=str(PORT_OFFSET))
+        env.pop("GATEWAY_PORT", None)
+        url = f"http://127.0.0.1:{8080 + PORT_OFFSET}"
+        # Kept open for the whole run: the stack writes to it until it stops.
+        log = open(os.path.join(data_dir, "platform.log"), "w")  # noqa: SIM115
+        stack = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+            [sys.executable, "-m", "platform_local.cli", "up", "--data-dir", data_dir],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_ready(url, stack, log.name)
+            yield url
+        finally:
+            stack.send_signal(signal.SIGINT)  # honcho stops every process on Ctrl-C
+            try:
+                stack.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                stack.kill()
+            log.close()
+
+
+def _wait_until_ready(url: str, stack: subprocess.Popen, log_path: str) -> None:
+    deadline = time.monotonic() + READY_WITHIN
+    while time.monotonic() < deadline:
+        if stack.poll() is not None:
+            raise RuntimeError(f"`platform up` exited early; see its log:\n{_tail(log_path)}")
+        try:
+            if requests.get(f"{url}/apidocs/openapi.json", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"`platform up` not ready in {READY_WITHIN:.0f} s:\n{_tail(log_path)}")
+
+
+def _tail(path: str, lines: int = 40) -> str:
+    with open(path) as log:
+        return "".join(log.readlines()[-lines:])
