@@ -1,13 +1,17 @@
-"""`platform`: run the platform without Docker, or add a service to it."""
+"""`platform`: run the platform without Docker, or add a service to it (and check the wiring).
+
+Every command works on the repository this package lives in, or on PLATFORM_ROOT.
+"""
 
 import argparse
+import sys
 from pathlib import Path
 
-from platform_local import stack
+from platform_local import consistency, newservice, stack
+from platform_local.services import ROOT
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen command."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="platform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="every service, the gateway and the docs, until Ctrl-C")
@@ -16,7 +20,32 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where the SQLite databases and the dev signing key live (default: .platform/)",
     )
-    args = parser.parse_args(argv)
+    new = commands.add_parser(
+        "new-service", help="a new service from deploy/templates/service, wired in everywhere"
+    )
+    new.add_argument("name", help="lowercase letters: services/<name>, /api/v1/<name>")
+    new.add_argument("--noun", help="its example resource, singular (default: name minus 's')")
+    new.add_argument("--port", type=int, help="its port for `platform up` (default: next free)")
+    remove = commands.add_parser(
+        "remove-service", help="delete a service's files and every entry naming it"
+    )
+    remove.add_argument("name")
+    remove.add_argument("--yes", action="store_true", help="do it (without: only list it)")
+    commands.add_parser("check", help="fail unless every service is wired everywhere")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    args = _parser().parse_args(argv)
     if args.command == "up":
         return stack.up(args.data_dir)
-    return 2
+    if args.command == "new-service":
+        return newservice.new_service(ROOT, args.name, noun=args.noun, port=args.port)
+    if args.command == "remove-service":
+        return newservice.remove_service(ROOT, args.name, confirmed=args.yes)
+    return consistency.check(ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,13 +4,15 @@ import json
 import os
 from pathlib import Path
 
-from platform_local.services import Service
+from platform_local.services import PORT_OFFSET, Service
 
-# The same variable and default as docker-compose.yml.
-GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
-# Traefik's own API (discovery for the docs service) and ping, on loopback only.
-TRAEFIK_API_PORT = 8088
-DOCS_PORT = 8090
+# What `platform up` binds on loopback besides the services: the gateway (the same variable and
+# default as docker-compose.yml), Traefik's own API (discovery for the docs service, and ping)
+# and the docs service. Each is shifted by PLATFORM_PORT_OFFSET, like the services' ports.
+PORTS = {"gateway": int(os.environ.get("GATEWAY_PORT", "8080")), "traefik api": 8088, "docs": 8090}
+GATEWAY_PORT = PORTS["gateway"] + PORT_OFFSET
+TRAEFIK_API_PORT = PORTS["traefik api"] + PORT_OFFSET
+DOCS_PORT = PORTS["docs"] + PORT_OFFSET
 
 
 def write_config(folder: Path, services: list[Service]) -> Path:

@@ -5,12 +5,16 @@ A service is a folder ``services/<name>/`` whose pyproject declares ``[tool.plat
 API lives under ``/api/v1/<name>``.
 """
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[4]
+# The repository; PLATFORM_ROOT points the command at another checkout (a test's copy).
+ROOT = Path(os.environ.get("PLATFORM_ROOT") or Path(__file__).resolve().parents[4])
 API_PREFIX = "/api/v1"
+# Added to every port `platform up` binds, so that a second platform fits beside a running one.
+PORT_OFFSET = int(os.environ.get("PLATFORM_PORT_OFFSET", "0"))
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,13 @@ class Service:
         return f"{API_PREFIX}/{self.name}"
 
 
-def discover(root: Path = ROOT) -> list[Service]:
-    """Every service under ``root/services``, by name."""
+def discover(root: Path = ROOT, *, port_offset: int = 0) -> list[Service]:
+    """Every service under ``root/services``, by name, its port shifted by ``port_offset``."""
     services = []
     for pyproject in sorted((root / "services").glob("*/pyproject.toml")):
         settings = tomllib.loads(pyproject.read_text()).get("tool", {}).get("platform", {})
         if "port" not in settings:
             raise SystemExit(f"{pyproject}: missing [tool.platform] port")
-        services.append(Service(pyproject.parent.name, int(settings["port"]), pyproject.parent))
+        port = int(settings["port"]) + port_offset
+        services.append(Service(pyproject.parent.name, port, pyproject.parent))
     return services

@@ -14,7 +14,7 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from platform_local import gateway
-from platform_local.services import ROOT, Service, discover
+from platform_local.services import PORT_OFFSET, ROOT, Service, discover
 
 READY_TIMEOUT = 60.0
 
@@ -72,7 +72,7 @@ def service_env(service: Service, services: list[Service], data_dir: Path) -> di
 
 def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, str]]:
     """A honcho manager with every process, and the URL that says each one is ready."""
-    services = discover()
+    services = discover(port_offset=PORT_OFFSET)
     ports = {s.name: s.port for s in services} | {
         "gateway": gateway.GATEWAY_PORT,
         "traefik api": gateway.TRAEFIK_API_PORT,
@@ -128,7 +128,8 @@ def wait_until_ready(manager: Manager, ready: dict[str, str], started: float) ->
         f"  gateway            {base}",
         f"  aggregated Swagger {base}/apidocs/",
     ]
-    lines += [f"  {s.name:<18} {base}{s.prefix}  (direct: :{s.port})" for s in discover()]
+    services = discover(port_offset=PORT_OFFSET)
+    lines += [f"  {s.name:<18} {base}{s.prefix}  (direct: :{s.port})" for s in services]
     print("\n".join(lines) + "\n  Ctrl-C stops everything.", flush=True)
 
 

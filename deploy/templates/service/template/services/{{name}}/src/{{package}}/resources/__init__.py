@@ -1,0 +1,1 @@
+"""One flask-restful Resource module per noun."""
