@@ -2,9 +2,13 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
-from platform_local.services import PORT_OFFSET, Service
+from platform_local.services import PORT_OFFSET, ROOT, Service
+
+# Security headers and CORS: the very file the compose gateway loads.
+MIDDLEWARES = ROOT / "deploy" / "gateway" / "middlewares.yaml"
 
 # What `platform up` binds on loopback besides the services: the gateway (the same variable and
 # default as docker-compose.yml), Traefik's own API (discovery for the docs service, and ping)
@@ -22,7 +26,7 @@ def write_config(folder: Path, services: list[Service]) -> Path:
     """
     prefixes = {s.name: s.prefix for s in services} | {"docs": "/apidocs"}
     routers = {
-        name: {"rule": f"PathPrefix(`{prefix}`)", "service": name, "middlewares": ["secure"]}
+        name: {"rule": f"PathPrefix(`{prefix}`)", "service": name}
         for name, prefix in prefixes.items()
     }
     backends = {s.name: s.port for s in services} | {"docs": DOCS_PORT}
@@ -33,30 +37,24 @@ def write_config(folder: Path, services: list[Service]) -> Path:
                 name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
                 for name, port in backends.items()
             },
-            "middlewares": {"secure": {"headers": SECURITY_HEADERS}},
         }
     }
     static = {
         "entryPoints": {
-            "web": {"address": f"127.0.0.1:{GATEWAY_PORT}"},
+            "web": {
+                "address": f"127.0.0.1:{GATEWAY_PORT}",
+                "http": {"middlewares": ["secure@file"]},
+            },
             "traefik": {"address": f"127.0.0.1:{TRAEFIK_API_PORT}"},
         },
-        "providers": {"file": {"filename": str(folder / "dynamic.yaml")}},
+        "providers": {"file": {"directory": str(folder / "dynamic")}},
         "api": {"insecure": True, "dashboard": False},
         "ping": {},
         "log": {"level": "WARN"},
     }
-    (folder / "dynamic.yaml").write_text(json.dumps(dynamic, indent=2))
+    (folder / "dynamic").mkdir()
+    (folder / "dynamic" / "routes.yaml").write_text(json.dumps(dynamic, indent=2))
+    shutil.copy(MIDDLEWARES, folder / "dynamic" / MIDDLEWARES.name)
     static_file = folder / "traefik.yaml"
     static_file.write_text(json.dumps(static, indent=2))
     return static_file
-
-
-# What the gateway adds to every answer (the compose gateway sets the same through labels).
-SECURITY_HEADERS = {
-    "contentTypeNosniff": True,
-    "frameDeny": True,
-    "referrerPolicy": "no-referrer",
-    # An empty value removes the header: no server software or version leaks.
-    "customResponseHeaders": {"Server": ""},
-}
