@@ -38,7 +38,9 @@ class AuthConfig(Config):
     # Failed logins allowed per window before 429, per account (email) and per client IP.
     LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 15 * 60)
     LOGIN_MAX_FAILURES_PER_ACCOUNT = env_int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
-    LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 20)
+    # Higher per IP: many people share an address (offices, NAT), and each account keeps its own
+    # limit of 5; this one caps one address guessing across many accounts.
+    LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 100)
 
     # Argon2id cost: RFC 9106's low-memory profile (argon2-cffi's default), above OWASP's
     # minimum. Deliberately not read from the environment: only tests lower it, through
