@@ -4,6 +4,7 @@ A resource method returns ``data``, ``(data, status)`` or ``(data, status, heade
 be a ``Page`` or ``Envelope`` from ``common.envelope``. Errors are raised, never returned.
 """
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -63,7 +64,7 @@ class FullMatch(validate.Regexp):
 
     def __call__(self, value: Any) -> Any:
         """Return the value, or raise if the pattern does not span all of it."""
-        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+        if not isinstance(value, str) or re.fullmatch(self.regex, value) is None:
             raise ValidationError(self._format_error(value))
         return value
 
