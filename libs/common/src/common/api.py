@@ -6,7 +6,7 @@ be a ``Page`` or ``Envelope`` from ``common.envelope``. Errors are raised, never
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import flask_restful
 from flask import Response, current_app, request
@@ -64,7 +64,10 @@ class FullMatch(validate.Regexp):
 
     def __call__(self, value: Any) -> Any:
         """Return the value, or raise if the pattern does not span all of it."""
-        if not isinstance(value, str) or re.fullmatch(self.regex, value) is None:
+        if (
+            not isinstance(value, str)
+            or cast("re.Pattern[str]", self.regex).fullmatch(value) is None
+        ):
             raise ValidationError(self._format_error(value))
         return value
 
