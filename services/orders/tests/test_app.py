@@ -1,8 +1,6 @@
-"""The factory, the migrations, the Swagger document and the health probes."""
+"""The factory, the users client, the documented contract of orders, and the platform contract."""
 
-from flask_migrate import check
-from openapi_spec_validator import validate
-
+from common.contract import ServiceContract
 from common.http import ServiceClient
 from orders_service import create_app
 from orders_service.users_client import EXTENSION
@@ -28,18 +26,6 @@ def test_users_client_is_built_once_per_app_with_its_settings(app):
     assert client.timeout == (app.config["HTTP_CONNECT_TIMEOUT"], 0.3)
 
 
-def test_migrations_match_models(app):
-    with app.app_context():
-        check()  # raises if the models differ from the latest revision
-
-
-def test_spec_is_valid_openapi_3_and_documents_every_route(client):
-    spec = client.get("/apispec.json").get_json()
-    validate(spec)
-    assert spec["openapi"].startswith("3.")
-    assert {path: set(ops) for path, ops in spec["paths"].items()} == PATHS
-
-
 def test_every_operation_requires_a_token_and_documents_its_errors(client):
     spec = client.get("/apispec.json").get_json()
     for path, operations in spec["paths"].items():
@@ -62,23 +48,5 @@ def test_create_documents_idempotency_key_header_and_its_errors(client):
     }
 
 
-def test_every_documented_response_uses_the_envelope(client):
-    spec = client.get("/apispec.json").get_json()
-    for path, operations in spec["paths"].items():
-        for method, operation in operations.items():
-            for response in operation["responses"].values():
-                text = str(response)
-                assert "Envelope" in text or "#/components/responses/" in text, (path, method)
-
-
-def test_swagger_ui_is_served(client):
-    response = client.get("/apidocs/")
-    assert response.status_code == 200
-    assert b"swagger" in response.data.lower()
-
-
-def test_health_probes_need_no_token(client):
-    assert client.get("/health/live").get_json()["data"]["status"] == "ok"
-    ready = client.get("/health/ready")
-    assert ready.status_code == 200
-    assert ready.get_json()["data"]["checks"]["database"] == "ok"
+class TestPlatformContract(ServiceContract):
+    paths = PATHS
