@@ -33,6 +33,6 @@ ENV PYTHONPATH=/opt/app \
 USER 10001
 WORKDIR /tmp
 EXPOSE 8000
-HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=5 \
+HEALTHCHECK --interval=5s --timeout=12s --start-period=10s --retries=5 \
   CMD ["python", "/etc/platform/healthcheck.py"]
 CMD ["/etc/platform/start.sh"]

@@ -5,9 +5,11 @@ Only HTTP: nothing here imports a service or ``common``, so the suite tests what
 
 import base64
 import json
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin
@@ -197,3 +199,28 @@ def wait_until_served(api: ApiClient, service: str, *, within: float) -> None:
         within=within,
         what=f"the gateway routing to {service}",
     )
+
+
+def in_parallel(
+    base_url: str, calls: Iterable[Callable[[ApiClient], T]], *, threads: int = 8
+) -> list[T]:
+    """Run ``calls`` on ``threads`` threads, each with a session of its own; return the results.
+
+    A ``requests.Session`` is not thread-safe: each thread gets its own, closed at the end.
+    Results come in the order of ``calls``; the first exception a call raised is raised here.
+    """
+    local = threading.local()
+    clients: list[ApiClient] = []
+
+    def run(call: Callable[[ApiClient], T]) -> T:
+        if not hasattr(local, "client"):
+            local.client = ApiClient(base_url)
+            clients.append(local.client)
+        return call(local.client)
+
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(run, calls))
+    finally:
+        for client in clients:
+            client.close()

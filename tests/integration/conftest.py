@@ -31,9 +31,12 @@ ADMIN_ROLE = "admin"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the suite's marker."""
+    """Declare the suite's markers."""
     config.addinivalue_line(
         "markers", "faults: stops, starts or restarts services (needs PLATFORM_CONTROL)"
+    )
+    config.addinivalue_line(
+        "markers", "load: many concurrent clients for LOAD_SECONDS (default 60) through the gateway"
     )
 
 

@@ -184,3 +184,69 @@ def test_request_that_never_touches_the_database_creates_no_session(
     # The counter does see a request that uses the database.
     assert client.get("/widgets").status_code == 200
     assert created == [True]
+
+
+@contextmanager
+def connection_cut_before_commit(db, database_url):
+    """Terminate the session's server connection from another one just before each commit.
+
+    Yields the pids the server confirmed it terminated. The session's COMMIT then meets a
+    closed connection, as it would after a database restart or a failover mid-request.
+    """
+    killer = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    terminated = []
+
+    def cut(session):
+        pid = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with killer.connect() as conn:
+            # The second argument waits (ms) until the backend has exited, so COMMIT cannot win.
+            done = conn.execute(
+                sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}
+            ).scalar_one()
+        if done:
+            terminated.append(pid)
+
+    sa.event.listen(db.session, "before_commit", cut)
+    try:
+        yield terminated
+    finally:
+        sa.event.remove(db.session, "before_commit", cut)
+        killer.dispose()
+
+
+def test_connection_lost_at_commit_is_503_envelope_and_stores_nothing(
+    postgres_only, client, tiny_db, database_url, count_rows
+):
+    with connection_cut_before_commit(tiny_db, database_url) as terminated:
+        response = client.post("/widgets", json={"name": "cut-off"})
+
+    assert len(terminated) == 1, "the hook must have cut the session's connection"
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"]["code"] == "database_unavailable"
+    assert "data" not in body
+    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+    assert "Location" not in response.headers
+    assert count_rows("widgets") == 0
+
+
+def test_session_is_removed_when_the_connection_was_lost_at_commit(
+    postgres_only, app, client, tiny_db, database_url
+):
+    with connection_cut_before_commit(tiny_db, database_url):
+        assert client.post("/widgets", json={"name": "x"}).status_code == 503
+
+    assert sessions_in_registry(app) == 0
+    assert checked_out(app) == 0
+
+
+def test_app_keeps_working_after_the_connection_was_lost_at_commit(
+    postgres_only, client, tiny_db, database_url, count_rows
+):
+    with connection_cut_before_commit(tiny_db, database_url):
+        client.post("/widgets", json={"name": "first"})
+
+    # The pool discarded the dead connection: the next request gets a working one.
+    assert client.post("/widgets", json={"name": "second"}).status_code == 201
+    assert count_rows("widgets", name="second") == 1
+    assert count_rows("widgets") == 1
