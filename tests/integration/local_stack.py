@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,10 @@ def local_platform() -> Iterator[str]:
         env = dict(os.environ, PLATFORM_PORT_OFFSET=str(PORT_OFFSET))
         env.pop("GATEWAY_PORT", None)
         url = f"http://127.0.0.1:{8080 + PORT_OFFSET}"
+        # Another stack on these ports would answer our readiness probe: refuse to start instead.
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 8080 + PORT_OFFSET)) == 0:
+                raise RuntimeError(f"{url} is already taken by another platform; stop it first")
         # Kept open for the whole run: the stack writes to it until it stops.
         log = open(os.path.join(data_dir, "platform.log"), "w")  # noqa: SIM115
         stack = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
