@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -10,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import requests
+from platform_local.stack import NOT_READY, READY
 
 # Shift every port of the stack (gateway 8080 -> 28080, ...) so a platform the developer is
 # running on the default ports is left alone.
@@ -24,11 +23,6 @@ def local_platform() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="platform-it-") as data_dir:
         env = dict(os.environ, PLATFORM_PORT_OFFSET=str(PORT_OFFSET))
         env.pop("GATEWAY_PORT", None)
-        url = f"http://127.0.0.1:{8080 + PORT_OFFSET}"
-        # Another stack on these ports would answer our readiness probe: refuse to start instead.
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", 8080 + PORT_OFFSET)) == 0:
-                raise RuntimeError(f"{url} is already taken by another platform; stop it first")
         # Kept open for the whole run: the stack writes to it until it stops.
         log = open(os.path.join(data_dir, "platform.log"), "w")  # noqa: SIM115
         stack = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
@@ -38,8 +32,8 @@ def local_platform() -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_ready(url, stack, log.name)
-            yield url
+            _wait_until_ready(stack, log.name)
+            yield f"http://127.0.0.1:{8080 + PORT_OFFSET}"
         finally:
             stack.send_signal(signal.SIGINT)  # honcho stops every process on Ctrl-C
             try:
@@ -49,17 +43,22 @@ def local_platform() -> Iterator[str]:
             log.close()
 
 
-def _wait_until_ready(url: str, stack: subprocess.Popen, log_path: str) -> None:
+def _wait_until_ready(stack: subprocess.Popen, log_path: str) -> None:
+    """Wait for `platform up` to say every process is ready, as its readiness probes saw it.
+
+    Its own probes are the ones to trust: the gateway and the docs service answer before the
+    services behind them do, so a request through the gateway would only prove Traefik is up
+    (and an early request would leave the docs service caching a spec as missing).
+    """
     deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
-        if stack.poll() is not None:
-            raise RuntimeError(f"`platform up` exited early; see its log:\n{_tail(log_path)}")
-        try:
-            if requests.get(f"{url}/apidocs/openapi.json", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
+        with open(log_path) as log:
+            printed = log.read()
+        if READY in printed:
+            return
+        if stack.poll() is not None or NOT_READY in printed:
+            raise RuntimeError(f"`platform up` failed to start; see its log:\n{_tail(log_path)}")
+        time.sleep(0.2)
     raise RuntimeError(f"`platform up` not ready in {READY_WITHIN:.0f} s:\n{_tail(log_path)}")
 
 

@@ -17,6 +17,9 @@ from platform_local import gateway
 from platform_local.services import PORT_OFFSET, ROOT, Service, discover
 
 READY_TIMEOUT = 60.0
+# What `up` prints once every readiness probe answered (READY), or when one never did.
+READY = "platform ready in"
+NOT_READY = "platform: not ready after"
 
 
 def _port_taken(port: int) -> bool:
@@ -119,12 +122,12 @@ def wait_until_ready(manager: Manager, ready: dict[str, str], started: float) ->
         pending = {name: url for name, url in pending.items() if not _answers(url)}
         time.sleep(0.1)
     if pending:
-        print(f"platform: not ready after {READY_TIMEOUT:.0f} s: {', '.join(pending)}", flush=True)
+        print(f"{NOT_READY} {READY_TIMEOUT:.0f} s: {', '.join(pending)}", flush=True)
         manager.terminate()
         return
     base = f"http://127.0.0.1:{gateway.GATEWAY_PORT}"
     lines = [
-        f"platform ready in {time.monotonic() - started:.1f} s",
+        f"{READY} {time.monotonic() - started:.1f} s",
         f"  gateway            {base}",
         f"  aggregated Swagger {base}/apidocs/",
     ]
