@@ -3,7 +3,10 @@
 Access tokens are JWTs (``typ: at+jwt``, RFC 9068) signed with an asymmetric key named by
 ``kid``. Services verify them locally against the auth service's JWKS, fetched once and cached;
 an unknown ``kid`` triggers at most one refetch per ``JWKS_MIN_REFRESH`` seconds, so a flood of
-forged tokens never turns into a flood of JWKS requests.
+forged tokens never turns into a flood of JWKS requests. A client sends the same access token
+with every request until it expires, so each verifier also remembers the tokens it accepted
+(``VERIFIED_TOKENS_KEPT`` of them): a token seen again costs a dictionary lookup, not a signature
+check, and is refused from the moment it expires or its signing key leaves the JWKS.
 """
 
 import base64
@@ -14,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -33,6 +37,8 @@ ALLOWED_ALGORITHMS = ("EdDSA", "RS256")
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (the JWT "typ" of access tokens, not a secret)
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 JWKS_MIN_REFRESH = 30.0
+# Accepted tokens a verifier remembers (per process); the oldest is forgotten first. 0: none.
+VERIFIED_TOKENS_KEPT = 2048
 
 
 def _b64url(raw: bytes) -> str:
@@ -133,6 +139,20 @@ class JWKSCache:
                 raise DependencyUnavailable("auth", "Cannot fetch the token signing keys.")
         return key
 
+    def holds(self, kid: str, key: jwt.PyJWK) -> bool:
+        """True while ``key`` is the cached key of ``kid`` (no fetch: a dictionary lookup)."""
+        return self._keys.get(kid) is key
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token that passed every check, and what its acceptance still depends on."""
+
+    principal: Principal
+    kid: str
+    key: jwt.PyJWK
+    expires_at: int
+
 
 class TokenVerifier:
     """Verifies access tokens for one app: signature, algorithm, type, issuer, audience, expiry."""
@@ -141,9 +161,29 @@ class TokenVerifier:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
+        # Accepted tokens by their exact text (signature included): only a token byte for byte
+        # equal to one that passed every check is answered from here.
+        self._verified: dict[str, _Verified] = {}
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> Principal:
-        """Return the principal of a valid access token or raise Unauthorized (401)."""
+        """Return the principal of a valid access token or raise Unauthorized (401).
+
+        A token this verifier accepted before is accepted again without a signature check while
+        it is unexpired (PyJWT's clock and rule: valid while now < exp) and the JWKS still holds
+        the key that verified it. Every other check depends on the token's text alone, so its
+        answer cannot have changed; an expired or orphaned token goes through the full check.
+        """
+        verified = self._verified.get(token)
+        if verified is not None:
+            now = datetime.now(tz=UTC).timestamp()
+            if now < verified.expires_at and self.jwks.holds(verified.kid, verified.key):
+                return verified.principal
+            with self._verified_lock:
+                self._verified.pop(token, None)
+        return self._verify(token)
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -152,7 +192,8 @@ class TokenVerifier:
             raise Unauthorized("The token's algorithm is not accepted.")
         if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise Unauthorized("Only access tokens are accepted.")
-        key = self.jwks.get(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = self.jwks.get(kid)
         if key is None:
             raise Unauthorized("The token was signed by an unknown key.")
         try:
@@ -171,7 +212,19 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Unauthorized("The token's roles claim is invalid.")
-        return Principal(subject=str(claims["sub"]), roles=frozenset(roles), token=token)
+        principal = Principal(subject=str(claims["sub"]), roles=frozenset(roles), token=token)
+        # int(): PyJWT's own reading of exp (its expiry check is int(exp) <= now).
+        self._remember(token, _Verified(principal, kid, key, int(claims["exp"])))
+        return principal
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        with self._verified_lock:
+            while self._verified and len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                # Dictionaries keep insertion order: forget the oldest first. Every change to
+                # the dictionary holds the lock, so this iteration sees no concurrent change.
+                self._verified.pop(next(iter(self._verified)), None)
+            if VERIFIED_TOKENS_KEPT > 0:
+                self._verified[token] = verified
 
 
 def _bearer_token() -> str:
