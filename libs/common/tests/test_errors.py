@@ -225,6 +225,40 @@ def test_deeply_nested_json_over_100k_is_refused_not_500(app_factory, database_u
             get_db().engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "a\\u0000b"}',  # U+0000: PostgreSQL text cannot hold it (SQLite can)
+        b'{"name": "\\ud800"}',  # an unpaired surrogate, escaped: not Unicode text
+        b'{"name": "\xed\xa0\x80"}',  # the same, encoded (CESU-8, which UTF-8 is not)
+        b'{"name": "x", "\\udc00": 1}',  # in a key
+        b'{"name": ["x", {"deep": "\\u0000"}]}',  # anywhere in the document
+    ],
+)
+def test_json_string_with_nul_or_lone_surrogate_is_400_not_500(any_client, count_rows, body):
+    response = any_client.post("/widgets", data=body, content_type="application/json")
+
+    error = error_of(response, 400)
+    assert error["code"] == "bad_request"
+    assert "U+0000" in error["message"]
+    assert count_rows("widgets") == 0
+
+
+def test_json_string_with_a_surrogate_pair_is_text(any_client):
+    body = b'{"name": "\\ud83d\\ude00"}'
+
+    response = any_client.post("/widgets", data=body, content_type="application/json")
+
+    assert response.status_code == 201
+    assert response.get_json()["data"]["name"] == "\U0001f600"
+
+
+def test_query_value_with_nul_is_422_not_500(any_client):
+    error = error_of(any_client.get("/widgets?limit=5&name=a%00b"), 422)
+
+    assert error["details"] == {"name": ["Must not contain U+0000."]}
+
+
 def test_error_responses_are_identical_in_testing_and_production(app, production_app):
     def answer(flask_app, method, path, **kw):
         response = getattr(flask_app.test_client(), method)(path, **kw)

@@ -1,10 +1,14 @@
 """``common.swagger``: a valid OpenAPI 3.0 document whose responses are the envelope."""
 
+from typing import Any, ClassVar
+
 import pytest
+from flask import Flask
+from flask_restful import Resource
 from marshmallow import Schema, fields
 from openapi_spec_validator import validate
 
-from common.swagger import ERROR_RESPONSES, operation, schema_name
+from common.swagger import ERROR_RESPONSES, build_template, operation, schema_name
 from tinyapp.schemas import WidgetCreateSchema, WidgetQuerySchema, WidgetSchema
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -190,3 +194,23 @@ def test_operation_refuses_a_multi_line_docstring_flasgger_would_not_split():
 
             A body without the separator line: flasgger would serve all of it as the summary.
             """
+
+
+def test_openapi_extra_of_a_schema_is_added_to_its_component():
+    class NonEmptySchema(Schema):
+        openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
+        name = fields.String()
+
+    class Things(Resource):
+        @operation(tags=["t"], body=NonEmptySchema)
+        def post(self):
+            """Change a thing."""
+
+    app = Flask(__name__)
+    app.add_url_rule("/things", view_func=Things.as_view("things"))
+
+    template = build_template(app, title="t", version="1", description="")
+
+    component = template["components"]["schemas"]["NonEmpty"]
+    assert component["minProperties"] == 1
+    assert set(component["properties"]) == {"name"}

@@ -1,6 +1,7 @@
 """The factory every service's ``create_app`` calls: one place wires every mechanism in order."""
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,36 @@ from common import auth, errors, health, logs, request_id, swagger, transaction
 from common.api import Api
 from common.config import Config
 
+# Characters no JSON string may carry into a service: U+0000, which PostgreSQL text cannot store
+# (SQLite can, so the same request would behave differently per backend), and unpaired
+# surrogates, which are not Unicode text at all (UTF-8 cannot encode them; I-JSON, RFC 7493,
+# forbids them) and fail wherever the string is encoded: the database, a hash, a password hasher.
+_UNACCEPTABLE_CHARACTERS = re.compile(r"[\x00\ud800-\udfff]")
+
+
+class UnacceptableText(ValueError):
+    """A JSON document is well-formed but carries characters no service accepts."""
+
+
+def check_text(document: Any) -> None:
+    """Raise ``UnacceptableText`` if a string (key or value) of ``document`` has such characters."""
+    pending: list[Any] = [document]
+    while pending:  # iterative: a document may be nested as deeply as the parser allows
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNACCEPTABLE_CHARACTERS.search(item):
+                raise UnacceptableText(
+                    "JSON strings must not contain U+0000 or unpaired surrogates."
+                )
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, compact, keeping key order, and treating absurd nesting as bad input."""
+    """Flask's JSON, compact, keeping key order, and treating absurd input as bad input."""
 
     sort_keys = False
 
@@ -28,12 +56,14 @@ class JSONProvider(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        """Parse JSON; nesting deep enough to exhaust the stack is a client error (400)."""
+        """Parse JSON; too deep a nesting or unacceptable text is a client error (400)."""
         try:
-            return super().loads(s, **kwargs)
+            document = super().loads(s, **kwargs)
         except RecursionError:
             # Flask turns ValueError into 400 "Failed to decode JSON object".
             raise ValueError("JSON is nested too deeply") from None
+        check_text(document)
+        return document
 
 
 class JSONRequest(Request):
@@ -43,6 +73,8 @@ class JSONRequest(Request):
         """Malformed JSON is a 400 with a plain reason; a wrong content type stays a 415."""
         if e is None:
             return super().on_json_loading_failed(e)
+        if isinstance(e, UnacceptableText):
+            raise BadRequest(str(e))
         raise BadRequest("The request body is not valid JSON.")
 
 

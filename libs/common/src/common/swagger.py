@@ -3,7 +3,9 @@
 A view method states its contract once with ``@operation(...)``: the request body, query and
 path parameters, the success response and the errors it can answer. The envelope and the error
 responses are shared components, so every documented response has the shape the code sends.
-The method's docstring is the operation's summary and description (see ``operation``).
+The method's docstring is the operation's summary and description (see ``operation``). A schema
+states a rule no field can (``@validates_schema``) in a class attribute ``openapi_extra``, JSON
+Schema keywords added to its component, e.g. ``{"minProperties": 1}``.
 """
 
 import inspect
@@ -26,14 +28,20 @@ UI_ROUTE = "/apidocs/"
 
 # Error statuses every service can answer, as reusable responses.
 ERROR_RESPONSES = {
-    400: ("BadRequest", "Malformed request (e.g. invalid JSON)."),
+    400: (
+        "BadRequest",
+        "Malformed request (e.g. invalid JSON, a JSON string with U+0000 or a lone surrogate).",
+    ),
     401: ("Unauthorized", "Missing or invalid bearer token."),
     403: ("Forbidden", "The token lacks a required role."),
     404: ("NotFound", "The resource does not exist."),
     409: ("Conflict", "The request conflicts with the resource's state."),
     413: ("PayloadTooLarge", "The body is larger than the service accepts."),
     415: ("UnsupportedMediaType", "The body is not application/json."),
-    422: ("ValidationFailed", "The body or query failed validation; details per field."),
+    422: (
+        "ValidationFailed",
+        "The body or query failed validation (a query value with U+0000 too); details per field.",
+    ),
     429: ("TooManyRequests", "Throttled; see the Retry-After header."),
     503: ("ServiceUnavailable", "A dependency (database, another service) is unavailable."),
 }
@@ -220,7 +228,10 @@ def build_template(app: Flask, *, title: str, version: str, description: str) ->
         plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
     )
     for schema in _documented_schemas(app):
-        spec.components.schema(schema_name(schema), schema=schema)
+        # What no field says (a rule of the whole body, e.g. {"minProperties": 1}) comes from
+        # the schema's `openapi_extra`; the fields' own keywords are added over it.
+        extra = deepcopy(getattr(schema, "openapi_extra", None))
+        spec.components.schema(schema_name(schema), extra, schema=schema)
     schemas = deepcopy(ENVELOPE_COMPONENTS)
     schemas.update(spec.to_dict().get("components", {}).get("schemas", {}))
     error_content = _json({"$ref": "#/components/schemas/ErrorEnvelope"})

@@ -12,6 +12,12 @@ A service provides one fixture, ``app_factory`` (its ``create_app``). It then ge
   server (``jwks_url``), exactly as the auth service would serve it.
 - ``app_config``: the settings the app is built with; a service extends it (e.g. the URL of a
   dependency) by overriding the fixture and calling the original through ``request``.
+- ``hardening_schema``: for the property-based hardening test of a service
+  (``tests/test_schemathesis.py``, marker ``hardening``; schemathesis is in the ``test`` extra),
+  builds the app's own OpenAPI document as a schemathesis schema that calls the app in-process,
+  with the shared settings: a fixed seed, phases examples, coverage and fuzzing, the checks of
+  ``HARDENING_CHECKS``, and as many cases as ``HARDENING_EXAMPLES`` asks (``full``, the default,
+  or ``quick``).
 """
 
 import os
@@ -31,6 +37,10 @@ from sqlalchemy.engine import URL, make_url
 from common.auth import public_jwk, sign_access_token
 from common.config import Config
 from common.db import get_db
+from common.swagger import SPEC_ROUTE
+
+# The contract's asserts explain their failures like a test module's do.
+pytest.register_assert_rewrite("common.contract")
 
 AppFactory = Callable[[dict[str, Any]], Flask]
 
@@ -152,3 +162,103 @@ def _isolate_database(request: pytest.FixtureRequest) -> Iterator[None]:
 def client(app: Flask) -> FlaskClient:
     """A test client for the service."""
     return app.test_client()
+
+
+# Property-based hardening with schemathesis: the same settings for every service, so that "the
+# service survives bad input" means the same thing everywhere and a failure replays exactly.
+HARDENING_SEED = 20260101
+# Fuzzing examples per operation; the examples and coverage phases add their own cases on top.
+HARDENING_MAX_EXAMPLES = {"full": 250, "quick": 25}
+# A full run that sends fewer cases than this (over all operations) fails: it no longer tests
+# what it claims to.
+HARDENING_MIN_CASES = {"full": 1000, "quick": 0}
+# What every response must satisfy, whatever the input: no 5xx, a documented status, the
+# documented content type and body schema, and every request the spec forbids refused (4xx).
+HARDENING_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+)
+_HARDENING_RUNS = pytest.StashKey[list[str]]()
+
+
+def hardening_level() -> str:
+    """``HARDENING_EXAMPLES``: ``full`` (the default, CI) or ``quick`` (local runs)."""
+    level = os.environ.get("HARDENING_EXAMPLES") or "full"
+    if level not in HARDENING_MAX_EXAMPLES:
+        choices = ", ".join(HARDENING_MAX_EXAMPLES)
+        raise pytest.UsageError(f"HARDENING_EXAMPLES must be one of {choices}, not {level!r}")
+    return level
+
+
+def _hardening_config(level: str, bearer: str | None) -> Any:
+    import schemathesis  # only the hardening tests need it (the `test` extra installs it)
+
+    settings: dict[str, Any] = {
+        "seed": HARDENING_SEED,
+        # Hypothesis's one clock-based health check: on a loaded machine, drawing the first
+        # cases slowly would fail a run that sent nothing wrong.
+        "suppress-health-check": ["too_slow"],
+        "generation": {
+            "max-examples": HARDENING_MAX_EXAMPLES[level],
+            # No example database: a run depends on the seed alone, never on earlier runs.
+            "database": "none",
+        },
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": False},
+        },
+        "checks": {"enabled": False, **{name: {"enabled": True} for name in HARDENING_CHECKS}},
+    }
+    if bearer is not None:
+        settings["auth"] = {"openapi": {"bearerAuth": {"bearer": bearer}}}
+    return schemathesis.Config.from_dict(settings)
+
+
+@pytest.fixture()
+def hardening_schema(app: Flask, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Build the app's OpenAPI document as a schemathesis schema that calls the app in-process.
+
+    ``hardening_schema(bearer=token)`` sends ``token`` to the operations the document secures
+    with ``bearerAuth``. Serve it from a fixture of the test module, and load that fixture with
+    ``schemathesis.pytest.from_fixture``; ``case.call_and_validate()`` then runs the checks of
+    ``HARDENING_CHECKS``. The number of cases sent is reported at the end of the session.
+    """
+    # schemathesis (4.32) renames the running item through Node._nodeid, which pytest 9.2 no
+    # longer has; giving it one lets the run proceed (items keep their real nodeid).
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+    level = hardening_level()
+    failures_before = request.session.testsfailed
+    sent = 0
+
+    def count(context: Any, case: Any, response: Any) -> None:
+        nonlocal sent
+        sent += 1
+
+    def build(*, bearer: str | None = None) -> Any:
+        import schemathesis
+
+        config = _hardening_config(level, bearer)
+        schema = schemathesis.openapi.from_wsgi(SPEC_ROUTE, app, config=config)
+        schema.hook("after_call")(count)
+        return schema
+
+    yield build
+    runs = request.config.stash.setdefault(_HARDENING_RUNS, [])
+    runs.append(f"{request.node.nodeid}: {sent} cases ({level}, seed {HARDENING_SEED})")
+    if request.session.testsfailed == failures_before and sent < HARDENING_MIN_CASES[level]:
+        pytest.fail(f"only {sent} cases sent; a {level} run sends {HARDENING_MIN_CASES[level]}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List how many cases each hardening test sent."""
+    runs = terminalreporter.config.stash.get(_HARDENING_RUNS, [])
+    if runs:
+        terminalreporter.write_sep("-", "hardening")
+        for line in runs:
+            terminalreporter.write_line(line)

@@ -3,14 +3,13 @@
 from marshmallow import Schema, fields, validate
 
 from auth_service.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-
-EMAIL_LENGTH = validate.Length(max=320)
+from common.api import Email
 
 
 class RegistrationSchema(Schema):
     """Body of POST /register; unknown fields are refused (no mass assignment)."""
 
-    email = fields.Email(required=True, validate=EMAIL_LENGTH)
+    email = Email(required=True)
     password = fields.String(
         required=True,
         load_only=True,
@@ -31,7 +30,7 @@ class AccountSchema(Schema):
 class LoginSchema(Schema):
     """Body of POST /login."""
 
-    email = fields.Email(required=True, validate=EMAIL_LENGTH)
+    email = Email(required=True)
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH)
     )

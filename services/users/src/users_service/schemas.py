@@ -1,10 +1,10 @@
 """What the users API accepts and returns; the same schemas write the OpenAPI document."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.api import PageQuerySchema
+from common.api import Email, PageQuerySchema
 
 
 class UserSchema(Schema):
@@ -21,14 +21,17 @@ class UserSchema(Schema):
 class UserCreateSchema(Schema):
     """Body of POST /users; unknown fields are refused (no mass assignment)."""
 
-    email = fields.Email(required=True, validate=validate.Length(max=320))
+    email = Email(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
 class UserUpdateSchema(Schema):
     """Body of PATCH /users/{id}: any subset of the writable fields, at least one."""
 
-    email = fields.Email(validate=validate.Length(max=320))
+    # _not_empty's rule, in the OpenAPI document (common.swagger).
+    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    email = Email()
     name = fields.String(validate=validate.Length(min=1, max=200))
 
     @validates_schema
