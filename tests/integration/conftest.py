@@ -36,7 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "faults: stops, starts or restarts services (needs PLATFORM_CONTROL)"
     )
     config.addinivalue_line(
-        "markers", "load: many concurrent clients for LOAD_SECONDS (default 60) through the gateway"
+        "markers",
+        "load: many concurrent clients for LOAD_SECONDS (default 60; 0 skips) through the gateway",
     )
 
 
