@@ -55,6 +55,10 @@ class ServiceClient:
             respect_retry_after_header=False,
         )
         self.session = requests.Session()
+        # Calls stay inside the platform's network: a proxy configured for outbound traffic
+        # (HTTP_PROXY, ...) must not capture them, and requests would otherwise look up the
+        # proxy variables and ~/.netrc on every call.
+        self.session.trust_env = False
         self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
         self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
 
