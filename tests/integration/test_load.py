@@ -10,7 +10,7 @@ create a second order.
 The load runs once, in a module fixture; each test then checks one property of what it saw. With
 a control, the connections each service's database holds are sampled during the run: pools that
 keep growing under a steady load leak connections. A one-line summary (throughput, latencies,
-connections) is printed (``-s``) and recorded in the JUnit XML report (``--junitxml``).
+connections) is written to the terminal and recorded in the JUnit XML report (``--junitxml``).
 """
 
 import heapq
@@ -425,8 +425,9 @@ def load_run(
     accounts: list[Account],
     platform_control: ComposeControl | None,
     record_testsuite_property: Callable[[str, object], None],
+    pytestconfig: pytest.Config,
 ) -> LoadRun:
-    """Run the load once for the module's tests; print its summary and record it in the report.
+    """Run the load once for the module's tests; show its summary and record it in the report.
 
     The summary is a property of the run, not of one test: in a JUnit XML report it is a
     ``<property>`` of the test suite (``record_property``, per test, does not fit pytest's
@@ -466,7 +467,11 @@ def load_run(
     connections = sampler.samples if sampler else {}
     result = LoadRun(seconds, outcomes, dict(sends_by_key), connections, summary="")
     result.summary = summarize(result)
-    print(f"\n{result.summary}")
+    # On the terminal even without -s: CI logs keep the throughput and latencies of every run.
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(result.summary)
     record_testsuite_property("load_summary", result.summary)
     return result
 
