@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from auth_service.models import Identity
+from common.testing import assert_error
 from tests.conftest import ADMIN_EMAIL
 from tests.utils.auth import PASSWORD, REGISTER, login, register, registration, rows
 from tests.utils.users_service import (
@@ -18,12 +19,6 @@ from tests.utils.users_service import (
     profile,
     requests_to_users,
 )
-
-
-def assert_error(response, status, code):
-    """The response is the error envelope with this status and code."""
-    assert response.status_code == status, response.get_json()
-    assert response.get_json()["error"]["code"] == code
 
 
 def test_register_creates_the_profile_then_the_identity(app, client, httpserver):

@@ -1,16 +1,7 @@
 """Every framework-level error on the orders service answers in the envelope with a request id."""
 
+from common.testing import assert_error
 from tests.utils.orders import ORDERS, order_payload
-
-
-def assert_error(response, status, code):
-    """The response is the error envelope with this status and code, and echoes the id."""
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert body["error"]["code"] == code
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 def test_unknown_url_is_404(client):

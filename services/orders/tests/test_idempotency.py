@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug import Response
 
 from common.db import get_db, utcnow
+from common.testing import assert_error
 from orders_service.models import IdempotencyKey
 from tests.utils.orders import ORDERS, count_keys, count_orders, order_payload
 from tests.utils.users import user_body, user_path
@@ -21,11 +22,6 @@ from tests.utils.users import user_body, user_path
 def post(client, caller, body, key="key-1", **headers):
     headers = {**caller.headers, "Idempotency-Key": key, **headers}
     return client.post(ORDERS, json=body, headers=headers)
-
-
-def assert_error(response, status, code):
-    assert response.status_code == status, response.get_json()
-    assert response.get_json()["error"]["code"] == code
 
 
 def test_retry_replays_the_first_response_without_a_second_order(app, client, alice, users):

@@ -3,17 +3,8 @@
 import pytest
 from flask_restful import Resource
 
+from common.testing import assert_error
 from tests.utils.users import USERS, user_payload
-
-
-def assert_error(response, status, code):
-    """The response is the error envelope with this status and code, and echoes the id."""
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert body["error"]["code"] == code
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 def test_unknown_url_is_404(client):

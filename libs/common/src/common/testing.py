@@ -164,6 +164,19 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert ``response`` is the error envelope with ``status`` and ``code``; return its body.
+
+    Also what every error must be: JSON, and ``meta.request_id`` equal to ``X-Request-ID``.
+    """
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert response.mimetype == "application/json"
+    assert body["error"]["code"] == code, body
+    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+    return dict(body)
+
+
 # Property-based hardening with schemathesis: the same settings for every service, so that "the
 # service survives bad input" means the same thing everywhere and a failure replays exactly.
 HARDENING_SEED = 20260101
