@@ -16,3 +16,16 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # No runtime control socket: nothing here uses it, and a read-only container has no home for it.
 control_socket_disable = True
+
+# MIGRATE_ON_START=1 (compose, `platform up`): the master loads the app, applies its migrations
+# and only then opens the socket and forks the workers, so no request meets an old schema. Loading
+# the app once in the master (preload) instead of once in a `flask db upgrade` process and again
+# in every worker is what makes a service start in about half the time.
+if os.environ.get("MIGRATE_ON_START") == "1":
+    preload_app = True
+
+    def on_starting(server):  # type: ignore[no-untyped-def]
+        """gunicorn hook: runs after the preload, before the socket is bound."""
+        from common.migrations import upgrade_before_serving
+
+        upgrade_before_serving(server.app.wsgi())

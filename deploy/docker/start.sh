@@ -1,8 +1,6 @@
 #!/bin/sh
-# Container command: apply migrations when asked (compose), then serve with gunicorn.
-# Kubernetes runs `flask db upgrade` in an init container (deploy/k8s/components/migrations).
+# Container command: serve with gunicorn. With MIGRATE_ON_START=1 (compose) gunicorn applies the
+# migrations before it takes traffic (deploy/gunicorn.conf.py); Kubernetes runs `flask db upgrade`
+# in an init container instead (deploy/k8s/components/migrations).
 set -eu
-if [ "${MIGRATE_ON_START:-0}" = "1" ]; then
-  flask db upgrade
-fi
 exec gunicorn -c /etc/platform/gunicorn.conf.py "${SERVICE_MODULE}:create_app()"

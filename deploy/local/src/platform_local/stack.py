@@ -86,11 +86,12 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
     base_env = dict(os.environ, PYTHONUNBUFFERED="1")
     ready: dict[str, str] = {}
     for service in services:
-        # Migrations first, in the service's own process: it takes traffic only once they ran.
-        migrate = f"{shlex.quote(sys.executable)} -m flask db upgrade"
-        command = f"{migrate} && exec {_gunicorn(service.module)}"
-        env = base_env | service_env(service, services, data_dir)
-        manager.add_process(service.name, command, env=env, cwd=str(ROOT))
+        # MIGRATE_ON_START: gunicorn applies the migrations before it binds its port (see
+        # deploy/gunicorn.conf.py), so a service takes traffic only once they ran.
+        env = base_env | service_env(service, services, data_dir) | {"MIGRATE_ON_START": "1"}
+        manager.add_process(
+            service.name, f"exec {_gunicorn(service.module)}", env=env, cwd=str(ROOT)
+        )
         ready[service.name] = f"http://127.0.0.1:{service.port}/health/ready"
     docs_env = base_env | {
         "HOST": "127.0.0.1",

@@ -7,9 +7,12 @@ app's own JSON logging: no ``fileConfig`` that would disable the loggers the app
 import logging
 from typing import Any
 
+import flask_migrate
 import sqlalchemy as sa
 from alembic import context
-from flask import current_app
+from flask import Flask, current_app
+
+from common.db import get_db
 
 log = logging.getLogger("alembic.env")
 # Any constant: replicas starting together (compose scale, Kubernetes init containers) take
@@ -44,3 +47,15 @@ def run_migrations() -> None:
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
             context.run_migrations()
+
+
+def upgrade_before_serving(app: Flask) -> None:
+    """Apply ``app``'s migrations, then close every connection they opened.
+
+    For a server process that forks its workers after this (gunicorn's ``preload_app``): a
+    connection opened here must not be shared with the children, so their pools start empty.
+    """
+    with app.app_context():
+        flask_migrate.upgrade()
+        for engine in get_db().engines.values():
+            engine.dispose()
