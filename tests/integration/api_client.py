@@ -11,10 +11,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
 
 import requests
+
+if TYPE_CHECKING:
+    from platform_control import ComposeControl
 
 T = TypeVar("T")
 
@@ -188,15 +191,22 @@ def wait_until(
         time.sleep(0.2)
 
 
-def wait_until_served(api: ApiClient, service: str, *, within: float) -> None:
-    """Wait until the gateway routes ``service`` again (after a start or restart).
+def wait_until_served(
+    api: ApiClient, control: "ComposeControl", service: str, *, within: float
+) -> None:
+    """Wait until the gateway routes ``service`` again, for good (after a start or restart).
 
-    Any path under the service's prefix will do: its own 404 envelope proves it answers.
+    First until Docker reports the container healthy: until then the gateway may still route a
+    request through the container's old route, and drops that route right after. Then until a
+    request through the gateway reaches it: any path under its prefix will do, its own 404
+    envelope proves it answers.
     """
+    deadline = time.monotonic() + within
+    wait_until(lambda: control.is_healthy(service), bool, within=within, what=f"{service} healthy")
     wait_until(
         lambda: api.get(f"{SERVICES[service]}/itest-probe"),
         answered_by_a_service,
-        within=within,
+        within=max(0.0, deadline - time.monotonic()),
         what=f"the gateway routing to {service}",
     )
 

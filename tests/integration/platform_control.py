@@ -63,6 +63,14 @@ class ComposeControl:
         """Give an account a role with the auth service's own command (README, "roles")."""
         self._run("exec", "-T", "auth", "flask", "--app", "auth_service", "grant-role", email, role)
 
+    def is_healthy(self, service: str) -> bool:
+        """Whether Docker reports the service's container healthy: the gateway routes it then.
+
+        After a (re)start a container is "starting" until its first passing check, and Traefik
+        drops its route meanwhile, even when a request sent just before still reached it.
+        """
+        return self._run("ps", "--format", "{{.Health}}", service).strip() == "healthy"
+
     def is_ready(self, service: str) -> bool:
         """Whether the service's readiness probe passes now.
 

@@ -65,7 +65,7 @@ def database_stopped(control: ComposeControl, api: ApiClient, service: str) -> I
             what=f"{service} ready again",
         )
         # Docker marks the service unhealthy after a long outage, and the gateway then drops it.
-        wait_until_served(api, service, within=BACK_THROUGH_GATEWAY_SECONDS)
+        wait_until_served(api, control, service, within=BACK_THROUGH_GATEWAY_SECONDS)
 
 
 def database_answers(control: ComposeControl, service: str) -> bool:
