@@ -33,9 +33,9 @@ FAIL_FAST_SECONDS = 1.0
 # orders keeps no failure state, so this is users' own boot (migrations, then two workers
 # importing the app): 4 to 20 s measured on a busy two-CPU machine.
 RECOVERY_SECONDS = 30.0
-# The gateway routes a container again only once its healthcheck passes (every second while it
-# starts) and Traefik has noticed: slower than orders calling users directly, and up to 70 s
-# measured for all three services restarted at once on a busy two-CPU machine (5 s checks).
+# The gateway routes a container again only once its healthcheck passes (every 5 s, after a
+# 10 s start period) and Traefik has noticed: slower than orders calling users directly, and
+# up to 70 s measured for all three services restarted at once on a busy two-CPU machine.
 BACK_THROUGH_GATEWAY_SECONDS = 120.0
 
 
