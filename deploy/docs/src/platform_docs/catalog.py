@@ -85,7 +85,7 @@ class Catalog:
         """Reuse one client (and its connection pool) per service while its URL is the same."""
         client = self._clients.get(service.name)
         if client is None or client.base_url != service.url:
-            client = discovery.make_client(service.name, service.url, self._config)
+            client = ServiceClient.from_config(service.name, service.url, self._config)
             self._clients[service.name] = client
         return client
 

@@ -139,21 +139,11 @@ def _service_of(router: Mapping[str, Any], backends: Mapping[Any, str | None]) -
     return Service(name, match.group(1), url)
 
 
-def make_client(name: str, url: str, config: Mapping[str, Any]) -> ServiceClient:
-    """Return a client for ``url`` with the configured timeouts and retries."""
-    return ServiceClient(
-        name,
-        url,
-        connect_timeout=config["HTTP_CONNECT_TIMEOUT"],
-        read_timeout=config["HTTP_READ_TIMEOUT"],
-        retries=config["HTTP_RETRIES"],
-    )
-
-
 def from_config(config: Mapping[str, Any]) -> Discovery:
     """Build the discovery the configuration asks for (Traefik's API first)."""
     if config["DOCS_TRAEFIK_API"]:
-        return TraefikDiscovery(make_client(GATEWAY, config["DOCS_TRAEFIK_API"], config))
+        api = config["DOCS_TRAEFIK_API"]
+        return TraefikDiscovery(ServiceClient.from_config(GATEWAY, api, config))
     if config["DOCS_SERVICES"]:
         return StaticDiscovery(config["DOCS_SERVICES"])
     raise RuntimeError("set DOCS_TRAEFIK_API (the gateway's API) or DOCS_SERVICES (name=url,...)")
