@@ -7,6 +7,7 @@ import time
 import pytest
 
 from common.db import get_db
+from common.testing import assert_error
 
 # Nothing listens on port 1: the connection is refused at once.
 CLOSED_PORT_URL = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
@@ -51,10 +52,7 @@ def get_within(client, path, seconds):
 
 
 def assert_unavailable(response):
-    assert response.status_code == 503
-    body = response.get_json()
-    assert body["error"]["code"] == "database_unavailable"
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+    body = assert_error(response, 503, "database_unavailable")
     assert "data" not in body
 
 

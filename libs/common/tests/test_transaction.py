@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
+from common.testing import assert_error
 from helpers import checked_out, sessions_in_registry
 
 
@@ -66,11 +67,8 @@ def test_failure_at_commit_is_500_envelope_and_stores_nothing(client, tiny_db, c
     with failing_commit(tiny_db):
         response = client.post("/widgets", json={"name": "unsaved"})
 
-    assert response.status_code == 500
-    body = response.get_json()
-    assert body["error"]["code"] == "internal_error"
+    body = assert_error(response, 500, "internal_error")
     assert "data" not in body
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
     assert "Location" not in response.headers
     assert count_rows("widgets") == 0
 
@@ -221,11 +219,8 @@ def test_connection_lost_at_commit_is_503_envelope_and_stores_nothing(
         response = client.post("/widgets", json={"name": "cut-off"})
 
     assert len(terminated) == 1, "the hook must have cut the session's connection"
-    assert response.status_code == 503
-    body = response.get_json()
-    assert body["error"]["code"] == "database_unavailable"
+    body = assert_error(response, 503, "database_unavailable")
     assert "data" not in body
-    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
     assert "Location" not in response.headers
     assert count_rows("widgets") == 0
 
