@@ -51,7 +51,12 @@ def utcnow() -> datetime:
 
 def create_db() -> SQLAlchemy:
     """Return a new extension with its own metadata; each service owns exactly one."""
-    return SQLAlchemy(metadata=sa.MetaData(naming_convention=NAMING_CONVENTION))
+    return SQLAlchemy(
+        metadata=sa.MetaData(naming_convention=NAMING_CONVENTION),
+        # The request's commit runs after its response body is built: nothing reads the objects
+        # afterwards, so expiring them all on commit would be work for nothing.
+        session_options={"expire_on_commit": False},
+    )
 
 
 def get_db() -> SQLAlchemy:

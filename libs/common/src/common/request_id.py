@@ -1,7 +1,7 @@
 """The request id: taken from a well-formed ``X-Request-ID`` header, generated otherwise."""
 
 import re
-import uuid
+import secrets
 
 from flask import Flask, Response, g, request
 
@@ -15,7 +15,8 @@ def get_request_id() -> str:
     rid = g.get("request_id")
     if rid is None:
         incoming = request.headers.get(HEADER, "")
-        rid = incoming if _VALID.fullmatch(incoming) else uuid.uuid4().hex
+        # 128 random bits as 32 hex digits, the shape of uuid4().hex without building a UUID.
+        rid = incoming if _VALID.fullmatch(incoming) else secrets.token_hex(16)
         g.request_id = rid
     return rid
 

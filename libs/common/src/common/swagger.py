@@ -252,6 +252,15 @@ def build_template(app: Flask, *, title: str, version: str, description: str) ->
     }
 
 
+class _Swagger(Swagger):
+    """flasgger without its response hook when there are no headers for it to add."""
+
+    def add_headers(self, app: Flask) -> None:
+        """Register the hook only with headers configured: it runs on every response."""
+        if self.config.get("headers"):
+            super().add_headers(app)
+
+
 def init_app(app: Flask, *, title: str, version: str = "1.0.0", description: str = "") -> Swagger:
     """Serve the spec at ``/apispec.json`` and Swagger UI at ``/apidocs/``; call after routes."""
     config = {
@@ -263,4 +272,4 @@ def init_app(app: Flask, *, title: str, version: str = "1.0.0", description: str
         "specs_route": UI_ROUTE,
     }
     template = build_template(app, title=title, version=version, description=description)
-    return Swagger(app, template=template, config=config, merge=False, sanitizer=_docstring_text)
+    return _Swagger(app, template=template, config=config, merge=False, sanitizer=_docstring_text)
