@@ -8,6 +8,10 @@ a shared machine, these figures barely move with the machine's other load: use t
 change to libs/common (before/after), and the wrk runs to judge the deployment.
 
     bench/.venv/bin/python bench/inprocess.py [--requests N] [--json]
+    bench/.venv/bin/python bench/inprocess.py --instructions [--requests 100]
+
+``--instructions`` counts instructions per request with valgrind's callgrind instead of CPU time:
+slower, but the same figure whatever else the machine runs.
 
 Needs the bench_users database of a previous bench/run (or BENCH_USERS_URL). The JWKS cache is
 filled in process with a key generated here (no auth service), and the JSON access log goes to
@@ -16,16 +20,20 @@ a temporary file, as it goes to a file or pipe under gunicorn.
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import logging
 import os
 import pstats
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +100,8 @@ def _cpu_per_request(call: Callable[[], Any], n: int) -> float:
     return (time.process_time() - start) / n * 1e6
 
 
-def measure(requests: int, rounds: int) -> dict[str, Any]:
-    """CPU µs per request of both apps, and the users service's time per mechanism."""
+def _sides() -> tuple[Any, Any, Any, Callable[[Any], Any]]:
+    """The users app, its test client, the bare peer's test client, and the request to send."""
     import bare_flask
 
     key = Ed25519PrivateKey.generate()
@@ -112,35 +120,38 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
     path = f"/api/v1/users/{user_id}"
     headers = {"Authorization": f"Bearer {token}"}
     users_app = _users_app(key)
-    users = users_app.test_client()
-    bare = bare_flask.create_app().test_client()
+    return (
+        users_app,
+        users_app.test_client(),
+        bare_flask.create_app().test_client(),
+        lambda client: client.get(path, headers=headers),
+    )
+
+
+def measure(requests: int, rounds: int) -> dict[str, Any]:
+    """CPU µs per request of both apps, and the users service's time per mechanism."""
+    users_app, users, bare, get = _sides()
     with tempfile.TemporaryDirectory() as tmp:
         _quiet_logs(Path(tmp) / "access.log")
         for client in (users, bare):
-            response = client.get(path, headers=headers)
+            response = get(client)
             assert response.status_code == 200, response.get_data(as_text=True)  # noqa: S101
             for _ in range(200):
-                client.get(path, headers=headers)
+                get(client)
         runs: dict[str, list[float]] = {"users": [], "users_token_memory_off": [], "bare_flask": []}
         kept = common.auth.VERIFIED_TOKENS_KEPT
         for _ in range(rounds):
-            runs["users"].append(
-                _cpu_per_request(lambda: users.get(path, headers=headers), requests)
-            )
+            runs["users"].append(_cpu_per_request(lambda: get(users), requests))
             # The same service checking every token in full: the "before" of that optimisation.
             common.auth.VERIFIED_TOKENS_KEPT = 0
             users_app.extensions["auth"]._verified.clear()
-            runs["users_token_memory_off"].append(
-                _cpu_per_request(lambda: users.get(path, headers=headers), requests)
-            )
+            runs["users_token_memory_off"].append(_cpu_per_request(lambda: get(users), requests))
             common.auth.VERIFIED_TOKENS_KEPT = kept
-            runs["bare_flask"].append(
-                _cpu_per_request(lambda: bare.get(path, headers=headers), requests)
-            )
+            runs["bare_flask"].append(_cpu_per_request(lambda: get(bare), requests))
         profile = cProfile.Profile(time.process_time)  # CPU, like the rounds
         profile.enable()
         for _ in range(requests):
-            users.get(path, headers=headers)
+            get(users)
         profile.disable()
     stats = pstats.Stats(profile, stream=io.StringIO())
     total = max(v[3] for v in stats.stats.values())  # the top frame's cumulative time
@@ -169,12 +180,87 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
     }
 
 
+# callgrind counts only inside this C function (--toggle-collect): the counted requests run in
+# functools.reduce, so neither start-up nor warm-up is in the figure.
+COUNTED_FUNCTION = "functools_reduce"
+
+
+def count_side(side: str, requests: int) -> None:
+    """Under callgrind: send ``requests`` GETs to one side, inside functools.reduce."""
+    _, users, bare, get = _sides()
+    client = users if side == "users" else bare
+    with tempfile.TemporaryDirectory() as tmp:
+        _quiet_logs(Path(tmp) / "access.log")
+        for _ in range(50):
+            get(client)
+        functools.reduce(lambda _, __: get(client), range(requests), None)
+
+
+def instructions(requests: int) -> dict[str, Any]:
+    """Instructions per request of each side, counted by valgrind's callgrind.
+
+    The count is the same on a quiet and on a busy machine, unlike CPU time on a shared VM:
+    the figure for judging a small change to libs/common. Each side runs in its own process.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+
+    def count(side: str) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "callgrind.out"
+            command = [
+                valgrind,
+                "--tool=callgrind",
+                f"--toggle-collect={COUNTED_FUNCTION}",
+                f"--callgrind-out-file={out}",
+                *(sys.executable, __file__, "--count-side", side, "--requests", str(requests)),
+            ]
+            subprocess.run(command, check=True, capture_output=True)  # noqa: S603
+            totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
+        counted = int(totals.split()[1])
+        if counted == 0:
+            raise SystemExit(f"callgrind found no {COUNTED_FUNCTION} (a stripped Python?)")
+        return counted / requests
+
+    with ThreadPoolExecutor(2) as pool:  # instruction counts do not depend on the load
+        users, bare = pool.map(count, ["users", "bare_flask"])
+    return {
+        "requests": requests,
+        "users_instructions": round(users),
+        "bare_flask_instructions": round(bare),
+        "overhead_instructions": round(users - bare),
+        "instruction_ratio": bare / users,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request with valgrind instead (slow: ~1.5 min per 100)",
+    )
+    parser.add_argument("--count-side", choices=["users", "bare_flask"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_side:
+        count_side(args.count_side, args.requests)
+        return 0
+    if args.instructions:
+        counted = instructions(args.requests)
+        if args.json:
+            print(json.dumps(counted))
+            return 0
+        print(f"users service : {counted['users_instructions']:>12,} instructions per request")
+        print(f"bare Flask    : {counted['bare_flask_instructions']:>12,} instructions per request")
+        print(
+            f"common stack  : {counted['overhead_instructions']:>12,}"
+            f" ({counted['instruction_ratio']:.3f}x)"
+        )
+        return 0
     result = measure(args.requests, args.rounds)
     if args.json:
         print(json.dumps(result))
