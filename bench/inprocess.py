@@ -54,7 +54,7 @@ sys.path.insert(0, str(BENCH / "peers"))
 
 # Functions whose cumulative time is reported: (label, file suffix, function name).
 MECHANISMS = [
-    ("token check (common.auth.authenticated -> TokenVerifier.verify)", "common/auth.py", "verify"),
+    ("token check (common.auth.authenticate -> TokenVerifier.verify)", "common/auth.py", "verify"),
     ("JSON access log line (common.logs._log_request)", "common/logs.py", "_log_request"),
     ("request timer (common.logs._start_timer)", "common/logs.py", "_start_timer"),
     (
