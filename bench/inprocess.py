@@ -246,6 +246,12 @@ def main() -> int:
         action="store_true",
         help="count instructions per request with valgrind instead (slow: ~1.5 min per 100)",
     )
+    parser.add_argument(
+        "--fail-below",
+        type=float,
+        metavar="RATIO",
+        help="with --instructions: exit 1 when the ratio (bare Flask / users) is lower",
+    )
     parser.add_argument("--count-side", choices=["users", "bare_flask"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count_side:
@@ -255,13 +261,17 @@ def main() -> int:
         counted = instructions(args.requests)
         if args.json:
             print(json.dumps(counted))
-            return 0
-        print(f"users service : {counted['users_instructions']:>12,} instructions per request")
-        print(f"bare Flask    : {counted['bare_flask_instructions']:>12,} instructions per request")
-        print(
-            f"common stack  : {counted['overhead_instructions']:>12,}"
-            f" ({counted['instruction_ratio']:.3f}x)"
-        )
+        else:
+            per_request = "instructions per request"
+            print(f"users service : {counted['users_instructions']:>12,} {per_request}")
+            print(f"bare Flask    : {counted['bare_flask_instructions']:>12,} {per_request}")
+            print(
+                f"common stack  : {counted['overhead_instructions']:>12,}"
+                f" ({counted['instruction_ratio']:.3f}x)"
+            )
+        if args.fail_below is not None and counted["instruction_ratio"] < args.fail_below:
+            print(f"the common stack costs more than allowed: below {args.fail_below:.3f}x")
+            return 1
         return 0
     result = measure(args.requests, args.rounds)
     if args.json:
