@@ -238,7 +238,9 @@ def instructions(requests: int) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per round")
+    parser.add_argument(
+        "--requests", type=int, help="requests per round (default 2000; 100 with --instructions)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument(
@@ -258,7 +260,7 @@ def main() -> int:
         count_side(args.count_side, args.requests)
         return 0
     if args.instructions:
-        counted = instructions(args.requests)
+        counted = instructions(args.requests or 100)
         if args.json:
             print(json.dumps(counted))
         else:
@@ -273,7 +275,7 @@ def main() -> int:
             print(f"the common stack costs more than allowed: below {args.fail_below:.3f}x")
             return 1
         return 0
-    result = measure(args.requests, args.rounds)
+    result = measure(args.requests or 2000, args.rounds)
     if args.json:
         print(json.dumps(result))
         return 0
