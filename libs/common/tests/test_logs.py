@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ def test_every_log_line_is_json_with_service_and_level(client, log_lines):
     for line in lines:
         assert line["service"] == "tiny"
         assert {"time", "level", "logger", "message", "request_id"} <= set(line)
+        assert datetime.fromisoformat(line["time"]).utcoffset() == UTC.utcoffset(None)
 
 
 def test_one_access_line_per_request(client, log_lines):

@@ -239,8 +239,10 @@ def _bearer_token() -> str:
 
 def authenticate() -> Principal:
     """Verify the request's bearer token; its principal is then ``current_principal()``."""
-    principal: Principal = current_app.extensions["auth"].verify(_bearer_token())
-    g.principal = principal
+    # The proxies resolved rather than read through, as in common.request_id (every request).
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    principal: Principal = app.extensions["auth"].verify(_bearer_token())
+    g._get_current_object().principal = principal
     return principal
 
 
@@ -261,7 +263,7 @@ def roles_required(*roles: str) -> Callable[[F], F]:
 
 def current_principal() -> Principal:
     """The principal of the current request (set by ``authenticate``)."""
-    principal: Principal | None = g.get("principal")
+    principal: Principal | None = g._get_current_object().get("principal")
     if principal is None:
         raise Unauthorized("A bearer token is required.")
     return principal

@@ -61,7 +61,8 @@ def create_db() -> SQLAlchemy:
 
 def get_db() -> SQLAlchemy:
     """Return the SQLAlchemy extension registered on the current app."""
-    return current_app.extensions["sqlalchemy"]
+    # Resolved rather than read through the proxy: this runs at each use of ``session``.
+    return current_app._get_current_object().extensions["sqlalchemy"]  # type: ignore[attr-defined]
 
 
 def _current_session() -> Session:
