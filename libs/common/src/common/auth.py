@@ -228,7 +228,8 @@ class TokenVerifier:
 
 
 def _bearer_token() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    headers = request._get_current_object().headers  # type: ignore[attr-defined]  # see request_id
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         # RFC 6750 3.1: a request without credentials gets the challenge but no error code.
         raise Unauthorized(

@@ -18,7 +18,7 @@ def get_request_id() -> str:
     request_globals = g._get_current_object()
     rid: str | None = request_globals.get("request_id")
     if rid is None:
-        incoming = request.headers.get(HEADER, "")
+        incoming = request._get_current_object().headers.get(HEADER, "")  # type: ignore[attr-defined]
         # 128 random bits as 32 hex digits, the shape of uuid4().hex without building a UUID.
         rid = incoming if _VALID.fullmatch(incoming) else secrets.token_hex(16)
         request_globals.request_id = rid
