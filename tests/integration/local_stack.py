@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from platform_local.stack import NOT_READY, READY
 
 # Shift every port of the stack (gateway 8080 -> 28080, ...) so a platform the developer is
-# running on the default ports is left alone.
-PORT_OFFSET = 20_000
+# running on the default ports is left alone; INTEGRATION_PORT_OFFSET picks another shift, for
+# two runs side by side.
+PORT_OFFSET = int(os.environ.get("INTEGRATION_PORT_OFFSET", "20000"))
 READY_WITHIN = 120.0
 
 
