@@ -1,7 +1,8 @@
 """Realistic OpenAPI documents of fake services, shaped like the ones common.swagger writes.
 
-Each has the platform's Envelope, ErrorEnvelope, Meta and error responses, and they collide on
-purpose: users and orders both define ``User`` and ``Envelope``, with different content.
+Each has the platform's Envelope, ErrorEnvelope, Meta and error responses, alike in every
+service but orders' Envelope; and they collide on purpose: users and orders both define ``User``
+and ``Envelope``, with different content.
 """
 
 from copy import deepcopy
@@ -18,6 +19,7 @@ ERROR_RESPONSES = {
     "503": ("ServiceUnavailable", "A dependency (database, another service) is unavailable."),
 }
 UUID = {"type": "string", "format": "uuid"}
+ENVELOPE = "Every success body: the payload in data, request facts in meta."
 
 
 def ref(kind: str, name: str) -> dict[str, str]:
@@ -71,7 +73,7 @@ def with_id(op: Spec, name: str) -> Spec:
     return op
 
 
-def document(title: str, paths: Spec, schemas: Spec, *, envelope: str) -> Spec:
+def document(title: str, paths: Spec, schemas: Spec, *, envelope: str = ENVELOPE) -> Spec:
     """A service's whole document: its paths and schemas plus the platform's components."""
     error_content = {"application/json": {"schema": ref("schemas", "ErrorEnvelope")}}
     meta = {
@@ -150,12 +152,7 @@ def users_spec() -> Spec:
             "delete": with_id(operation("Delete a user", None, status="204"), "user_id"),
         },
     }
-    return document(
-        "Users service",
-        paths,
-        {"User": user, "UserCreate": create},
-        envelope="Every success body: the payload in data, request facts in meta.",
-    )
+    return document("Users service", paths, {"User": user, "UserCreate": create})
 
 
 def orders_spec() -> Spec:
@@ -203,6 +200,4 @@ def auth_spec() -> Spec:
             "get": {"summary": "Public keys", "responses": {"200": {"description": "JWKS."}}}
         },
     }
-    return document(
-        "Auth service", paths, {"Tokens": tokens, "Login": login}, envelope="An auth answer."
-    )
+    return document("Auth service", paths, {"Tokens": tokens, "Login": login})

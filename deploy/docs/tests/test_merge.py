@@ -41,12 +41,36 @@ def test_every_path_of_every_service_is_kept():
     assert set(document["paths"]["/api/v1/users"]) == {"get", "post"}
 
 
-def test_colliding_components_both_survive_each_ref_resolving_to_its_own():
+def test_components_every_service_defines_alike_are_kept_once_under_their_name():
+    document = merged_platform()
+    components = document["components"]
+    for name in ("Meta", "PageMeta", "Error", "ErrorEnvelope"):
+        assert name in components["schemas"], name
+    assert set(components["responses"]) == {
+        "Unauthorized",
+        "NotFound",
+        "Conflict",
+        "ValidationFailed",
+        "ServiceUnavailable",
+    }
+    assert list(components["securitySchemes"]) == ["bearerAuth"]
+    assert not [name for name in components["schemas"] if name.endswith(".Meta")]
+    not_found = document["paths"]["/api/v1/users/{user_id}"]["get"]["responses"]["404"]
+    assert not_found == {"$ref": "#/components/responses/NotFound"}
+
+
+def test_a_component_only_one_service_defines_keeps_its_name():
+    schemas = merged_platform()["components"]["schemas"]
+    assert {"UserCreate", "Order", "OrderCreate", "Tokens", "Login"} <= set(schemas)
+
+
+def test_colliding_components_are_namespaced_in_every_service_each_ref_to_its_own():
     document = merged_platform()
     schemas = document["components"]["schemas"]
     assert set(schemas["users.User"]["properties"]) == {"id", "email", "name"}
     assert set(schemas["orders.User"]["properties"]) == {"id"}
-    assert schemas["users.Envelope"] != schemas["orders.Envelope"]
+    # Only orders' Envelope differs, yet no service's version passes for the platform's.
+    assert {"users.Envelope", "orders.Envelope", "auth.Envelope"} <= set(schemas)
     assert "User" not in schemas and "Envelope" not in schemas
 
     def success_parts(path: str) -> list[dict[str, Any]]:
@@ -59,16 +83,32 @@ def test_colliding_components_both_survive_each_ref_resolving_to_its_own():
     assert users_get[1]["properties"]["data"] == {"$ref": "#/components/schemas/users.User"}
     assert orders_get[0] == {"$ref": "#/components/schemas/orders.Envelope"}
     # A reference inside a component follows too: orders' Order embeds orders' own User.
-    assert schemas["orders.Order"]["properties"]["user"] == {
-        "$ref": "#/components/schemas/orders.User"
-    }
+    assert schemas["Order"]["properties"]["user"] == {"$ref": "#/components/schemas/orders.User"}
+
+
+def test_alike_components_referring_to_a_differing_one_are_namespaced_too():
+    orders = orders_spec()
+    orders["components"]["schemas"]["Meta"]["properties"]["trace_id"] = {"type": "string"}
+    document = merged_platform(orders=orders)
+    validate(document)
+    components = document["components"]
+    # Meta differs; what refers to it, directly or not, is each service's own once merged.
+    for name in ("Meta", "PageMeta", "ErrorEnvelope"):
+        assert {f"{s}.{name}" for s in PREFIXES} <= set(components["schemas"]), name
+    assert {f"{s}.NotFound" for s in PREFIXES} <= set(components["responses"])
+    assert "Meta" not in components["schemas"] and "NotFound" not in components["responses"]
+    # Error refers to nothing that differs: still shared.
+    assert "Error" in components["schemas"]
+    error_envelope = components["schemas"]["orders.ErrorEnvelope"]["properties"]
+    assert error_envelope["meta"] == {"$ref": "#/components/schemas/orders.Meta"}
+    assert error_envelope["error"] == {"$ref": "#/components/schemas/Error"}
 
 
 def test_every_ref_resolves():
     document = merged_platform()
     refs = set(all_refs(document))
-    assert "#/components/responses/users.NotFound" in refs
-    assert "#/components/responses/orders.NotFound" in refs
+    assert "#/components/responses/NotFound" in refs
+    assert "#/components/schemas/orders.User" in refs
     for ref in refs:
         resolve(document, ref)
 
@@ -96,12 +136,11 @@ def test_a_path_lacking_its_router_prefix_gets_it():
 
 def test_identical_security_schemes_are_shared_under_their_name():
     document = merged_platform()
-    assert list(document["components"]["securitySchemes"]) == ["bearerAuth"]
     users_op = document["paths"]["/api/v1/users"]["get"]
     assert users_op["security"] == [{"bearerAuth": []}]
 
 
-def test_a_conflicting_security_scheme_is_renamed_and_its_requirements_follow():
+def test_a_conflicting_security_scheme_is_namespaced_and_requirements_follow():
     orders = orders_spec()
     orders["components"]["securitySchemes"]["bearerAuth"] = {
         "type": "apiKey",
@@ -111,10 +150,10 @@ def test_a_conflicting_security_scheme_is_renamed_and_its_requirements_follow():
     document = merged_platform(orders=orders)
     validate(document)
     schemes = document["components"]["securitySchemes"]
-    assert schemes["bearerAuth"]["type"] == "http"
+    assert set(schemes) == {"users.bearerAuth", "orders.bearerAuth", "auth.bearerAuth"}
     assert schemes["orders.bearerAuth"]["type"] == "apiKey"
     assert document["paths"]["/api/v1/orders"]["get"]["security"] == [{"orders.bearerAuth": []}]
-    assert document["paths"]["/api/v1/users"]["get"]["security"] == [{"bearerAuth": []}]
+    assert document["paths"]["/api/v1/users"]["get"]["security"] == [{"users.bearerAuth": []}]
 
 
 def test_a_service_wide_security_requirement_stays_with_that_service():
@@ -127,14 +166,29 @@ def test_a_service_wide_security_requirement_stays_with_that_service():
     assert "security" not in document["paths"]["/api/v1/auth/jwks.json"]["get"]
 
 
-def test_operation_ids_are_namespaced_so_they_stay_unique():
+def test_operation_ids_unique_across_services_are_kept():
+    users, orders = users_spec(), orders_spec()
+    users["paths"]["/api/v1/users"]["get"]["operationId"] = "listUsers"
+    orders["paths"]["/api/v1/orders"]["get"]["operationId"] = "listOrders"
+    document = merged_platform(users=users, orders=orders)
+    assert document["paths"]["/api/v1/users"]["get"]["operationId"] == "listUsers"
+    assert document["paths"]["/api/v1/orders"]["get"]["operationId"] == "listOrders"
+
+
+def test_an_operation_id_two_services_use_is_namespaced_and_links_follow():
     users, orders = users_spec(), orders_spec()
     users["paths"]["/api/v1/users"]["get"]["operationId"] = "list"
-    orders["paths"]["/api/v1/orders"]["get"]["operationId"] = "list"
+    orders_item = orders["paths"]["/api/v1/orders"]
+    orders_item["get"]["operationId"] = "list"
+    orders_item["post"]["operationId"] = "create"
+    orders_item["post"]["responses"]["201"]["links"] = {"all": {"operationId": "list"}}
     document = merged_platform(users=users, orders=orders)
     validate(document)
     assert document["paths"]["/api/v1/users"]["get"]["operationId"] == "users.list"
+    created = document["paths"]["/api/v1/orders"]["post"]
     assert document["paths"]["/api/v1/orders"]["get"]["operationId"] == "orders.list"
+    assert created["operationId"] == "create"
+    assert created["responses"]["201"]["links"] == {"all": {"operationId": "orders.list"}}
 
 
 def test_a_path_two_services_claim_is_kept_once():
