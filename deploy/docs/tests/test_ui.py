@@ -82,6 +82,14 @@ def test_every_asset_is_local_and_served_with_its_type(client):
     assert expected <= {url.rsplit("/", 1)[1] for url in page.assets}
 
 
+def test_the_assets_are_a_current_swagger_ui_release(client):
+    # Swagger UI's dist says its release in VERSION. 5.x honours persistAuthorization itself
+    # (the page has no plugin of its own for it) and is the line that gets fixes.
+    response = client.get("/apidocs/static/VERSION")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).startswith("v5.")
+
+
 def test_the_page_loads_nothing_from_elsewhere(client):
     html = client.get("/apidocs/").get_data(as_text=True)
     assert not re.search(r"(src|href)=\"(https?:)?//", html)

@@ -7,7 +7,7 @@ them as they are (like each service's ``/apispec.json``).
 
 from pathlib import Path
 
-import flasgger
+import flask_swagger_ui
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 
 from common.envelope import json_response, success_body
@@ -15,8 +15,10 @@ from common.errors import DependencyUnavailable
 from platform_docs.catalog import current_catalog
 from platform_docs.merge import for_gateway, merge, with_prefix
 
-# The Swagger UI dist flasgger ships: served from here, so the page needs no CDN.
-SWAGGER_UI_DIST = Path(flasgger.__file__).parent / "ui3" / "static"
+# Swagger UI's own release dist, as flask-swagger-ui ships it (its version is Swagger UI's):
+# served from here, so the page needs no CDN. Only the files are used, not its blueprint, so the
+# page and its configuration stay ours (the selector of documents, persistAuthorization).
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
 ALL_SERVICES = "All services"
 
 docs = Blueprint(
