@@ -13,6 +13,8 @@ from api_client import SERVICES, Account, ApiClient, answered_by_a_service, bear
 from openapi_spec_validator import validate
 
 MERGED = "/apidocs/openapi.json"
+# What libs/common writes into every service's document: the merge keeps one copy of each.
+PLATFORM_SCHEMAS = ("Envelope", "Error", "ErrorEnvelope", "Meta", "PageMeta")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -85,8 +87,41 @@ def test_docs_page_is_html(api: ApiClient) -> None:
     assert response.headers["Content-Type"].startswith("text/html")
 
 
+def test_docs_page_serves_a_current_swagger_ui_from_the_platform(api: ApiClient) -> None:
+    # The dist's VERSION file names the Swagger UI release the page loads (no CDN: from here).
+    response = api.get("/apidocs/static/VERSION")
+
+    assert response.status_code == 200, describe(response)
+    assert response.text.startswith("v5."), response.text
+
+
 def test_merged_document_is_valid_openapi(merged_spec: dict) -> None:
     validate(merged_spec)
+
+
+def test_merged_document_holds_the_platform_components_once(merged_spec: dict) -> None:
+    components = merged_spec["components"]
+    names = set(components["schemas"])
+
+    assert set(PLATFORM_SCHEMAS) <= names
+    copies = [name for name in names if name.split(".")[-1] in PLATFORM_SCHEMAS and "." in name]
+    assert not copies, f"per-service copies of the platform's components: {sorted(copies)}"
+    assert list(components["securitySchemes"]) == ["bearerAuth"]
+
+
+def test_merged_document_keeps_each_services_operation_ids(
+    api: ApiClient, merged_spec: dict
+) -> None:
+    merged_ids = [op.get("operationId") for _, _, op in operations(merged_spec)]
+    own_ids = []
+    for service in SERVICES:
+        own = api.get(f"/apidocs/specs/{service}.json").json()
+        own_ids += [op.get("operationId") for _, _, op in operations(own)]
+
+    assert None not in merged_ids, "every operation has an operationId"
+    # The services' ids are unique across the platform, so the merge keeps them as written.
+    assert sorted(merged_ids) == sorted(own_ids)
+    assert len(set(merged_ids)) == len(merged_ids)
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
