@@ -4,11 +4,13 @@ The claim/replay/release cycle needs a service's table and a database: services/
 end to end, concurrent duplicates on PostgreSQL included.
 """
 
+import jsonschema
 import pytest
 
 from common.errors import BadRequest
 from common.idempotency import (
     HEADER,
+    OPENAPI_PARAMETER,
     IdempotencyKeyMixin,
     idempotent,
     parse_key,
@@ -16,41 +18,51 @@ from common.idempotency import (
 )
 from common.swagger import operation
 
+VALID = [
+    ("8e03978e-40d5-43e8-bc93-6894a57f9324", "8e03978e-40d5-43e8-bc93-6894a57f9324"),
+    ('"8e03978e"', "8e03978e"),  # the draft's Structured Field String
+    ('"with space"', "with space"),
+    ('"say \\"hi\\" \\\\o/"', 'say "hi" \\o/'),
+    ("k" * 255, "k" * 255),
+    ('"' + "k" * 255 + '"', "k" * 255),
+    ('"' + '\\"' * 255 + '"', '"' * 255),  # the longest header value: every character escaped
+]
+INVALID = [
+    "",
+    '""',
+    "k" * 256,
+    "two words",  # a bare key is one token; quote it to use spaces
+    "a,b",  # what HTTP makes of two Idempotency-Key fields
+    "clé",
+    "tab\there",
+    '"unterminated',
+    '"bad \\x escape"',
+    '"inner " quote"',
+    '"' + "k" * 256 + '"',
+]
 
-@pytest.mark.parametrize(
-    ("raw", "key"),
-    [
-        ("8e03978e-40d5-43e8-bc93-6894a57f9324", "8e03978e-40d5-43e8-bc93-6894a57f9324"),
-        ('"8e03978e"', "8e03978e"),  # the draft's Structured Field String
-        ('"with space"', "with space"),
-        ('"say \\"hi\\" \\\\o/"', 'say "hi" \\o/'),
-        ("k" * 255, "k" * 255),
-        ('"' + "k" * 255 + '"', "k" * 255),
-    ],
-)
+
+@pytest.mark.parametrize(("raw", "key"), VALID)
 def test_valid_keys(raw, key):
     assert parse_key(raw) == key
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "",
-        '""',
-        "k" * 256,
-        "two words",  # a bare key is one token; quote it to use spaces
-        "a,b",  # what HTTP makes of two Idempotency-Key fields
-        "clé",
-        "tab\there",
-        '"unterminated',
-        '"bad \\x escape"',
-        '"inner " quote"',
-    ],
-)
+@pytest.mark.parametrize("raw", INVALID)
 def test_invalid_keys_are_400(raw):
     with pytest.raises(BadRequest) as caught:
         parse_key(raw)
     assert caught.value.code_text == "idempotency_key_invalid"
+
+
+@pytest.mark.parametrize(
+    ("raw", "valid"), [(raw, True) for raw, _ in VALID] + [(raw, False) for raw in INVALID]
+)
+def test_the_documented_schema_accepts_exactly_the_keys_parse_key_accepts(raw, valid):
+    # What a client, or a test generator, reads in the document is what the service accepts.
+    schema = OPENAPI_PARAMETER["schema"]
+    accepted = jsonschema.Draft4Validator(schema).is_valid(raw)
+    assert accepted is valid
+    assert jsonschema.Draft4Validator(schema).is_valid(OPENAPI_PARAMETER["example"])
 
 
 def test_fingerprint_ignores_key_order_and_whitespace_only():
@@ -70,7 +82,7 @@ def test_fingerprint_ignores_key_order_and_whitespace_only():
 def test_decorator_documents_the_header_and_its_errors_on_top_of_operation():
     class Resource:
         @idempotent(model=IdempotencyKeyMixin)
-        @operation(tags=["t"], status=201, errors=[409])
+        @operation(operation_id="createThing", tags=["t"], status=201, errors=[409])
         def post(self):
             """Create something."""
 

@@ -1,8 +1,10 @@
 """The factory, the JWKS's documentation, and the platform contract."""
 
 from common.contract import ServiceContract
+from common.testing import assert_examples_succeed
 from tests.conftest import FAST_ARGON2
 from tests.utils.auth import JWKS
+from tests.utils.users_service import USERS, create_profile
 
 ROUTES = {
     "/api/v1/auth/register": {"post"},
@@ -32,6 +34,13 @@ def test_jwks_is_documented_as_a_bare_key_set(client):
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["keys"]
     assert "NOT wrapped in the envelope" in operation["description"]
+
+
+def test_every_operation_succeeds_with_its_documented_examples(client, httpserver):
+    # Register, log in with the same example credentials; the links hand the login's refresh
+    # token to the refresh, and the refresh's to the logout.
+    httpserver.expect_request(USERS, method="POST").respond_with_handler(create_profile)
+    assert_examples_succeed(client)
 
 
 class TestPlatformContract(ServiceContract):

@@ -10,22 +10,12 @@ registrations succeed and logins, refreshes and logouts meet real accounts' emai
 ``pytest -m hardening`` runs only this; ``HARDENING_EXAMPLES=quick`` sends fewer.
 """
 
-import json
-
 import pytest
 import schemathesis
-from werkzeug import Request, Response
 
-from tests.utils.users_service import USERS, profile
+from tests.utils.users_service import USERS, create_profile
 
 pytestmark = pytest.mark.hardening
-
-
-def create_profile(request: Request) -> Response:
-    """Users' answer to POST /users: 201 with a new profile for the email and name sent."""
-    body = request.get_json()
-    created = {"data": profile(body["email"], body["name"]), "meta": {"request_id": "users"}}
-    return Response(json.dumps(created), status=201, content_type="application/json")
 
 
 @pytest.fixture()

@@ -2,6 +2,8 @@
 
 from common.contract import ServiceContract
 from common.http import ServiceClient
+from common.idempotency import KEY_PATTERN
+from common.testing import assert_examples_succeed
 from orders_service import create_app
 from orders_service.users_client import EXTENSION
 
@@ -41,11 +43,18 @@ def test_create_documents_idempotency_key_header_and_its_errors(client):
     create = client.get("/apispec.json").get_json()["paths"]["/api/v1/orders"]["post"]
     headers = [p for p in create["parameters"] if p["in"] == "header"]
     assert [h["name"] for h in headers] == ["Idempotency-Key"]
-    assert headers[0]["schema"]["maxLength"] == 255
+    # The pattern says what parse_key accepts (common's tests hold the two together).
+    assert headers[0]["schema"]["pattern"] == KEY_PATTERN
+    assert headers[0]["example"]
     assert {"201", "400", "409", "422"} <= set(create["responses"])
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/OrderCreate"
     }
+
+
+def test_every_operation_succeeds_with_its_documented_examples(client, admin):
+    # An admin, whose account users reports active; the placed order's id comes from the links.
+    assert_examples_succeed(client, admin.headers)
 
 
 class TestPlatformContract(ServiceContract):

@@ -123,5 +123,9 @@ class Email(fields.Email):
 class PageQuerySchema(Schema):
     """``limit``/``offset`` pagination; services extend it with their filters."""
 
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100), metadata={"example": 20}
+    )
+    offset = fields.Integer(
+        load_default=0, validate=validate.Range(min=0, max=10_000_000), metadata={"example": 0}
+    )

@@ -16,6 +16,8 @@ from flask.testing import FlaskClient
 from flask_migrate import check
 from openapi_spec_validator import validate
 
+from common.swagger import OPERATION_ID, operations, resolve
+
 
 class ServiceContract:
     """Migrations, OpenAPI document, envelope, Swagger UI and probes, checked the same way."""
@@ -37,15 +39,43 @@ class ServiceContract:
 
     def test_every_documented_response_uses_the_envelope(self, client: FlaskClient) -> None:
         spec = client.get("/apispec.json").get_json()
-        for path, operations in spec["paths"].items():
+        for path, method, operation in operations(spec):
             if path in self.bare_paths:
                 continue
-            for method, operation in operations.items():
-                for status, response in operation["responses"].items():
-                    if status == "204":
-                        continue  # no body
-                    text = str(response)
-                    assert "Envelope" in text or "#/components/responses/" in text, (path, method)
+            for status, response in operation["responses"].items():
+                if status == "204":
+                    continue  # no body
+                if "$ref" in response:
+                    assert response["$ref"].startswith("#/components/responses/"), (path, method)
+                    continue
+                schema = resolve(spec, response["content"]["application/json"]["schema"])
+                assert schema["required"] == ["data", "meta"], (path, method)
+                meta = schema["properties"]["meta"]["$ref"]
+                assert meta.removeprefix("#/components/schemas/") in {"Meta", "PageMeta"}
+
+    def test_every_operation_has_a_unique_camel_case_operation_id(
+        self, client: FlaskClient
+    ) -> None:
+        # Generated clients name their functions after it; without one they make up
+        # `post_api_v1_orders_order_id_cancel`. Unique across services: keep nouns in it.
+        spec = client.get("/apispec.json").get_json()
+        ids = [op.get("operationId") for _, _, op in operations(spec)]
+        assert all(isinstance(i, str) and OPERATION_ID.fullmatch(i) for i in ids), ids
+        assert len(set(ids)) == len(ids), ids
+
+    def test_links_name_operations_of_the_document(self, client: FlaskClient) -> None:
+        spec = client.get("/apispec.json").get_json()
+        ids = {op["operationId"] for _, _, op in operations(spec)}
+        for path, method, operation in operations(spec):
+            for response in operation["responses"].values():
+                for link in response.get("links", {}).values():
+                    assert link["operationId"] in ids, (path, method, link)
+
+    def test_every_operation_with_a_body_documents_400(self, client: FlaskClient) -> None:
+        # A JSON string with U+0000 or a lone surrogate is a 400 (common.errors).
+        for path, method, operation in operations(client.get("/apispec.json").get_json()):
+            if "requestBody" in operation:
+                assert "400" in operation["responses"], (path, method)
 
     def test_swagger_ui_is_served(self, client: FlaskClient) -> None:
         response = client.get("/apidocs/")

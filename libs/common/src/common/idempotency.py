@@ -60,9 +60,13 @@ COMPLETED = "completed"
 
 # The draft defines the key as a Structured Field String: "..." with \" and \\ escapes
 # (RFC 8941). The bare value most clients send is accepted too and names the same key; it has no
-# comma, because HTTP joins repeated header fields with commas (two keys are not one key).
-_SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
-_BARE = re.compile(r"[\x21\x23-\x2b\x2d-\x7e]+")
+# comma, because HTTP joins repeated header fields with commas (two keys are not one key). One
+# pattern holds both forms and the key's length: parse_key matches it and the OpenAPI document
+# publishes it, so what the document allows is exactly what the service accepts.
+_BARE_CHAR = r"[\x21\x23-\x2b\x2d-\x7e]"
+_SF_CHAR = r'(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])'
+KEY_PATTERN = rf'^(?:{_BARE_CHAR}{{1,{MAX_KEY_LENGTH}}}|"{_SF_CHAR}{{1,{MAX_KEY_LENGTH}}}")$'
+_KEY = re.compile(KEY_PATTERN)
 # Claim attempts before giving up: each retry means another request changed the row meanwhile.
 _CLAIM_ATTEMPTS = 3
 
@@ -71,9 +75,19 @@ OPENAPI_PARAMETER = {
     "name": HEADER,
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "schema": {
+        "type": "string",
+        "pattern": KEY_PATTERN,
+        "minLength": 1,
+        # The quoted form of the longest key: two quotes around escaped characters.
+        "maxLength": 2 + 2 * MAX_KEY_LENGTH,
+    },
+    # A fixed example: "Try it out" twice with the same body replays the first response.
+    "example": "3f2b8c1e-7d4a-4b9e-9c61-0a5d2e8f4b17",
     "description": (
-        "Makes the request safe to retry. The same key and body replay the first response "
+        f"Makes the request safe to retry. 1 to {MAX_KEY_LENGTH} printable ASCII characters "
+        "without spaces, quotes or commas; or an RFC 8941 string: in double quotes, spaces and "
+        'commas allowed, `\\` and `"` escaped. The same key and body replay the first response '
         f"(with `{REPLAYED_HEADER}: true`); the same key with another body is a 422 "
         "`idempotency_key_reused`; a retry while the first is running is a 409 "
         "`idempotency_request_in_flight` (see Retry-After). Keys belong to the caller."
@@ -116,17 +130,15 @@ class _Slot:
 
 def parse_key(raw: str) -> str:
     """Return the key a header value names; 400 ``idempotency_key_invalid`` if malformed."""
-    if raw.startswith('"'):
-        quoted = _SF_STRING.fullmatch(raw)
-        key = re.sub(r'\\(["\\])', r"\1", quoted.group(1)) if quoted else ""
-    else:
-        key = raw if _BARE.fullmatch(raw) else ""
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+    # fullmatch: the pattern's $ would also match before a trailing newline.
+    if _KEY.fullmatch(raw) is None:
         raise BadRequest(
             f"{HEADER} must be a string of 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
             code="idempotency_key_invalid",
         )
-    return key
+    if raw.startswith('"'):
+        return re.sub(r'\\(["\\])', r"\1", raw[1:-1])
+    return raw
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> str:

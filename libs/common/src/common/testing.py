@@ -18,11 +18,15 @@ A service provides one fixture, ``app_factory`` (its ``create_app``). It then ge
   with the shared settings: a fixed seed, phases examples, coverage and fuzzing, the checks of
   ``HARDENING_CHECKS``, and as many cases as ``HARDENING_EXAMPLES`` asks (``full``, the default,
   or ``quick``).
+- ``assert_examples_succeed(client, headers)``: every operation of the app's document, sent
+  with nothing but its documented examples (what Swagger UI's "Try it out" sends), answers its
+  documented success status; ids of created objects come from the document's links.
 """
 
 import os
+import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -37,7 +41,7 @@ from sqlalchemy.engine import URL, make_url
 from common.auth import public_jwk, sign_access_token
 from common.config import Config
 from common.db import get_db
-from common.swagger import SPEC_ROUTE
+from common.swagger import SPEC_ROUTE, operations, resolve
 
 # The contract's asserts explain their failures like a test module's do.
 pytest.register_assert_rewrite("common.contract")
@@ -175,6 +179,112 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["error"]["code"] == code, body
     assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
     return dict(body)
+
+
+# The one runtime expression the platform's links use: a value of the response's JSON body.
+_RESPONSE_BODY = re.compile(r"\$response\.body#(?P<pointer>/.*)")
+
+
+def _example(spec: Mapping[str, Any], schema: Mapping[str, Any], where: str) -> Any:
+    """The value Swagger UI's "Try it out" fills in for ``schema``, from examples only.
+
+    Like Swagger UI: the schema's own ``example``, else an object of every writable property's
+    example, else an array of one example item. Where Swagger UI would fall back to a placeholder
+    ("string", 0), this fails instead: the service would refuse that request.
+    """
+    schema = resolve(spec, schema)
+    if "example" in schema:
+        return schema["example"]
+    if "properties" in schema:
+        return {
+            name: _example(spec, prop, f"{where}.{name}")
+            for name, prop in schema["properties"].items()
+            if not resolve(spec, prop).get("readOnly")
+        }
+    if schema.get("type") == "array":
+        return [_example(spec, schema["items"], f"{where}[]")]
+    raise AssertionError(f"{where} has no example")
+
+
+def _evaluate(expression: Any, body: Any) -> Any:
+    """A link's value for the next request: ``$response.body#/...`` read from ``body``."""
+    if isinstance(expression, dict):
+        return {name: _evaluate(value, body) for name, value in expression.items()}
+    match = _RESPONSE_BODY.fullmatch(expression) if isinstance(expression, str) else None
+    if match is None:
+        return expression  # a constant
+    for part in match["pointer"][1:].split("/"):
+        body = body[int(part) if isinstance(body, list) else part]
+    return body
+
+
+def _links(op: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The links of an operation's responses."""
+    return [link for r in op["responses"].values() for link in r.get("links", {}).values()]
+
+
+def _in_sending_order(spec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) of the document, in an order its examples can be sent in.
+
+    First what no link feeds, then what a link feeds (the operations on a created object); in
+    each, deletes last, creates first, and an operation with links before one without (a refresh
+    before a logout).
+    """
+    linked = {link["operationId"] for _, _, op in operations(spec) for link in _links(op)}
+    return sorted(
+        operations(spec),
+        key=lambda o: (
+            o[2]["operationId"] in linked,
+            o[1] == "delete",
+            "201" not in o[2]["responses"],
+            not _links(o[2]),
+        ),
+    )
+
+
+def assert_examples_succeed(client: FlaskClient, headers: Mapping[str, str] | None = None) -> None:
+    """Send every documented operation its examples; each must answer its success status.
+
+    A request is what Swagger UI's "Try it out" sends with its defaults: each parameter's
+    ``example`` (an optional one without example is left out), a body of examples (see
+    ``_example``), plus ``headers`` (a token). A required parameter or a body field without an
+    example fails, as does any answer but the documented success status. The one
+    substitution is what a link of an earlier success response supplies (the id a create
+    answered, for the operations on that object; the token a login answered): an operation a
+    link targets runs after the others and takes the link's values instead of its examples.
+    """
+    spec = client.get(SPEC_ROUTE).get_json()
+    supplied: dict[str, dict[str, Any]] = {}
+    for path, method, op in _in_sending_order(spec):
+        name = op["operationId"]
+        link = supplied.get(name, {})
+        params: dict[str, dict[str, Any]] = {}
+        for param in (resolve(spec, p) for p in op.get("parameters", [])):
+            example = param.get("example", param.get("schema", {}).get("example"))
+            value = link.get("parameters", {}).get(param["name"], example)
+            if value is None and not param.get("required"):
+                continue  # Swagger UI leaves it empty: not sent (e.g. an admin's filter)
+            assert value is not None, f"{name}: {param['in']} parameter {param['name']}: no example"
+            params.setdefault(param["in"], {})[param["name"]] = value
+        request: dict[str, Any] = {
+            "method": method.upper(),
+            "query_string": params.get("query", {}),
+            "headers": {**(headers or {}), **params.get("header", {})},
+        }
+        if "requestBody" in op:
+            media = op["requestBody"]["content"]["application/json"]
+            body = media.get("example") or _example(spec, media["schema"], f"{name}: body")
+            request["json"] = link.get("requestBody", body)
+        url = path.format(**params.get("path", {}))
+        response = client.open(url, **request)
+        (status,) = [s for s in op["responses"] if s.startswith("2")]
+        assert response.status_code == int(status), (name, url, request, response.get_json())
+        for target in _links(op):
+            supplied[target["operationId"]] = {
+                key: _evaluate(target[key], response.get_json())
+                for key in ("parameters", "requestBody")
+                if key in target
+            }
 
 
 # Property-based hardening with schemathesis: the same settings for every service, so that "the

@@ -20,7 +20,8 @@ from .schemas import (
     WidgetSchema,
 )
 
-UUID_PARAM = {"type": "string", "format": "uuid"}
+UUID_PARAM = {"type": "string", "format": "uuid", "example": "0b7e5d3c-3f0e-4c55-a1a4-5f1c0e9a2d11"}
+CREATED_WIDGET = {"parameters": {"widget_id": "$response.body#/data/id"}}
 # Text a 500 body must never contain (see test_errors).
 SECRET = "s3cret-detail SELECT password FROM accounts"
 
@@ -37,7 +38,13 @@ def _widget(widget_id) -> Widget:
 
 
 class WidgetList(Resource):
-    @operation(tags=["widgets"], response=WidgetSchema, many=True, query=WidgetQuerySchema)
+    @operation(
+        operation_id="listWidgets",
+        tags=["widgets"],
+        response=WidgetSchema,
+        many=True,
+        query=WidgetQuerySchema,
+    )
     def get(self):
         """List widgets."""
         query = parse_query(WidgetQuerySchema())
@@ -51,7 +58,13 @@ class WidgetList(Resource):
         return Page(WidgetSchema(many=True).dump(rows), total, query["limit"], query["offset"])
 
     @operation(
-        tags=["widgets"], response=WidgetSchema, status=201, body=WidgetCreateSchema, errors=[409]
+        operation_id="createWidget",
+        tags=["widgets"],
+        response=WidgetSchema,
+        status=201,
+        body=WidgetCreateSchema,
+        errors=[409],
+        links={"getWidget": CREATED_WIDGET, "deleteWidget": CREATED_WIDGET},
     )
     def post(self):
         """Create a widget."""
@@ -65,12 +78,18 @@ class WidgetList(Resource):
 
 
 class WidgetItem(Resource):
-    @operation(tags=["widgets"], response=WidgetSchema, path={"widget_id": UUID_PARAM})
+    @operation(
+        operation_id="getWidget",
+        tags=["widgets"],
+        response=WidgetSchema,
+        path={"widget_id": UUID_PARAM},
+    )
     def get(self, widget_id):
         """Get a widget."""
         return WidgetSchema().dump(_widget(widget_id))
 
     @operation(
+        operation_id="renameWidget",
         tags=["widgets"],
         response=WidgetSchema,
         body=NameSchema,
@@ -89,7 +108,9 @@ class WidgetItem(Resource):
         session.flush()  # a duplicate name fails here, as an IntegrityError
         return WidgetSchema().dump(widget)
 
-    @operation(tags=["widgets"], status=204, path={"widget_id": UUID_PARAM})
+    @operation(
+        operation_id="deleteWidget", tags=["widgets"], status=204, path={"widget_id": UUID_PARAM}
+    )
     def delete(self, widget_id):
         """Delete a widget."""
         session.delete(_widget(widget_id))
@@ -98,6 +119,7 @@ class WidgetItem(Resource):
 
 class WidgetParts(Resource):
     @operation(
+        operation_id="addWidgetPart",
         tags=["parts"],
         response=PartSchema,
         status=201,
@@ -115,6 +137,7 @@ class WidgetParts(Resource):
 
 class OrphanParts(Resource):
     @operation(
+        operation_id="addOrphanPart",
         tags=["parts"],
         response=PartSchema,
         status=201,
@@ -131,21 +154,21 @@ class OrphanParts(Resource):
 
 
 class Ping(Resource):
-    @operation(tags=["test"])
+    @operation(operation_id="ping", tags=["test"])
     def get(self):
         """Answer without touching the database."""
         return Envelope({"pong": True}, meta={"note": "no database"})
 
 
 class Boom(Resource):
-    @operation(tags=["test"])
+    @operation(operation_id="boom", tags=["test"])
     def get(self):
         """Fail with a bug."""
         raise RuntimeError(SECRET)
 
 
 class BadStatement(Resource):
-    @operation(tags=["test"])
+    @operation(operation_id="runBadStatement", tags=["test"])
     def get(self):
         """Fail with a bug in a SQL statement."""
         # Missing bind parameter: SQLAlchemy raises with the SQL text in its message.
@@ -154,7 +177,7 @@ class BadStatement(Resource):
 
 
 class AddThenRaise(Resource):
-    @operation(tags=["test"], body=NameSchema)
+    @operation(operation_id="addThenRaise", tags=["test"], body=NameSchema)
     def post(self):
         """Add a widget, then fail with a bug."""
         session.add(Widget(name=parse_body(NameSchema())["name"]))
@@ -163,7 +186,7 @@ class AddThenRaise(Resource):
 
 
 class AddThenConflict(Resource):
-    @operation(tags=["test"], body=NameSchema, errors=[409])
+    @operation(operation_id="addThenConflict", tags=["test"], body=NameSchema, errors=[409])
     def post(self):
         """Add a widget, then refuse with 409."""
         session.add(Widget(name=parse_body(NameSchema())["name"]))
@@ -172,7 +195,13 @@ class AddThenConflict(Resource):
 
 
 class SavepointBlock(Resource):
-    @operation(tags=["test"], response=WidgetSchema, status=201, body=NameSchema)
+    @operation(
+        operation_id="addInSavepoints",
+        tags=["test"],
+        response=WidgetSchema,
+        status=201,
+        body=NameSchema,
+    )
     def post(self):
         """Add a widget, and another inside a savepoint that fails."""
         name = parse_body(NameSchema())["name"]
@@ -196,21 +225,21 @@ class SavepointBlock(Resource):
 
 
 class NeedsToken(Resource):
-    @operation(tags=["test"], auth=True)
+    @operation(operation_id="needToken", tags=["test"], auth=True)
     def get(self):
         """Always refuse the token."""
         raise Unauthorized(error="invalid_token")
 
 
 class Throttled(Resource):
-    @operation(tags=["test"], errors=[429])
+    @operation(operation_id="throttle", tags=["test"], errors=[429])
     def get(self):
         """Always refuse as throttled."""
         raise TooManyRequests(retry_after=30)
 
 
 class CallsUsers(Resource):
-    @operation(tags=["test"])
+    @operation(operation_id="callUsers", tags=["test"])
     def get(self):
         """Fail on a dependency that is down (the users service)."""
         raise DependencyUnavailable("users")

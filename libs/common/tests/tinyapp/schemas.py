@@ -11,11 +11,13 @@ class WidgetSchema(Schema):
 
 
 class WidgetCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=100), metadata={"example": "sprocket"}
+    )
 
 
 class WidgetQuerySchema(PageQuerySchema):
-    name = fields.String()
+    name = fields.String(metadata={"example": "sprocket"})
 
 
 class PartSchema(Schema):
@@ -25,12 +27,18 @@ class PartSchema(Schema):
 
 
 class PartCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=100), metadata={"example": "cog"}
+    )
 
 
 class OrphanPartCreateSchema(PartCreateSchema):
-    widget_id = fields.UUID(required=True)
+    widget_id = fields.UUID(
+        required=True, metadata={"example": "0b7e5d3c-3f0e-4c55-a1a4-5f1c0e9a2d11"}
+    )
 
 
 class NameSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=100), metadata={"example": "gear"}
+    )

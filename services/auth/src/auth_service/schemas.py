@@ -5,17 +5,24 @@ from marshmallow import Schema, fields, validate
 from auth_service.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from common.api import Email
 
+# Examples Swagger UI's "Try it out" sends: register, then log in with the same credentials.
+EMAIL_EXAMPLE = {"example": "ada@example.com"}
+PASSWORD_EXAMPLE = {"example": "correct horse battery staple"}
+
 
 class RegistrationSchema(Schema):
     """Body of POST /register; unknown fields are refused (no mass assignment)."""
 
-    email = Email(required=True)
+    email = Email(required=True, metadata=EMAIL_EXAMPLE)
     password = fields.String(
         required=True,
         load_only=True,
         validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH),
+        metadata=PASSWORD_EXAMPLE,
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Ada"}
+    )
 
 
 class AccountSchema(Schema):
@@ -30,9 +37,12 @@ class AccountSchema(Schema):
 class LoginSchema(Schema):
     """Body of POST /login."""
 
-    email = Email(required=True)
+    email = Email(required=True, metadata=EMAIL_EXAMPLE)
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH)
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH),
+        metadata=PASSWORD_EXAMPLE,
     )
 
 
@@ -54,4 +64,9 @@ class TokenPairSchema(Schema):
 class RefreshTokenSchema(Schema):
     """Body of POST /refresh and POST /logout."""
 
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    # Any example is a token nobody holds: the links of a login's response supply a real one.
+    refresh_token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"example": "paste the refresh_token a login or refresh answered"},
+    )

@@ -1,9 +1,11 @@
 """The users service, played by pytest-httpserver: what registration sees from it."""
 
+import json
 import uuid
 from typing import Any
 
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 USERS = "/api/v1/users"
 
@@ -19,6 +21,13 @@ def profile(email: str, name: str) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def create_profile(request: Request) -> Response:
+    """Users' answer to POST /users: 201 with a new profile for the email and name sent."""
+    body = request.get_json()
+    created = {"data": profile(body["email"], body["name"]), "meta": {"request_id": "users"}}
+    return Response(json.dumps(created), status=201, content_type="application/json")
 
 
 def expect_create(httpserver: HTTPServer, email: str, name: str) -> dict[str, Any]:

@@ -34,11 +34,17 @@ class OrderItemCreateSchema(Schema):
     sku = fields.String(
         required=True,
         validate=[validate.Length(min=1, max=64), FullMatch(r"^[A-Za-z0-9._-]+$")],
+        metadata={"example": "BOOK-42"},
     )
     # strict: 2.0, "2" and true are not quantities.
-    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(1, 1000))
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, 1000), metadata={"example": 2}
+    )
     unit_price_cents = fields.Integer(
-        required=True, strict=True, validate=validate.Range(0, 10_000_000)
+        required=True,
+        strict=True,
+        validate=validate.Range(0, 10_000_000),
+        metadata={"example": 1250},
     )
 
 
@@ -53,11 +59,13 @@ class OrderCreateSchema(Schema):
     currency = fields.String(
         load_default="EUR",
         validate=FullMatch(r"^[A-Z]{3}$", error="An ISO 4217 code, e.g. EUR."),
+        metadata={"example": "EUR"},
     )
 
 
 class OrderQuerySchema(PageQuerySchema):
     """Query of GET /orders: pagination, a status filter, and a user filter for admins."""
 
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    user_id = fields.UUID()
+    status = fields.String(validate=validate.OneOf(STATUSES), metadata={"example": "placed"})
+    # No example: Swagger UI would fill it in, and a user's "Try it out" would answer 403.
+    user_id = fields.UUID(metadata={"description": "Admins only (403 for anyone else)."})

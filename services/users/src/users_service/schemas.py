@@ -21,18 +21,24 @@ class UserSchema(Schema):
 class UserCreateSchema(Schema):
     """Body of POST /users; unknown fields are refused (no mass assignment)."""
 
-    email = Email(required=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = Email(required=True, metadata={"example": "ada@example.com"})
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Ada"}
+    )
 
 
 class UserUpdateSchema(Schema):
     """Body of PATCH /users/{id}: any subset of the writable fields, at least one."""
 
-    # _not_empty's rule, in the OpenAPI document (common.swagger).
-    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
+    # _not_empty's rule, in the OpenAPI document (common.swagger); the body's example is what
+    # Swagger UI sends by default, a change any caller may make (is_active is an admin's).
+    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1, "example": {"name": "Ada L."}}
 
-    email = Email()
-    name = fields.String(validate=validate.Length(min=1, max=200))
+    email = Email(metadata={"example": "ada@example.com"})
+    name = fields.String(validate=validate.Length(min=1, max=200), metadata={"example": "Ada L."})
+    is_active = fields.Boolean(
+        metadata={"example": False, "description": "An admin's only (403 for anyone else)."}
+    )
 
     @validates_schema
     def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -40,13 +46,9 @@ class UserUpdateSchema(Schema):
             raise ValidationError("Give at least one field to change.", "_schema")
 
 
-class UserAdminUpdateSchema(UserUpdateSchema):
-    """PATCH body an admin may send: may also (de)activate an account."""
-
-    is_active = fields.Boolean()
-
-
 class UserQuerySchema(PageQuerySchema):
     """Query of GET /users: pagination plus an exact (case-insensitive) email filter."""
 
-    email = fields.String(validate=validate.Length(min=1, max=320))
+    email = fields.String(
+        validate=validate.Length(min=1, max=320), metadata={"example": "ada@example.com"}
+    )

@@ -16,7 +16,15 @@ account_schema = AccountSchema()
 class Registration(Resource):
     """Creating an account: credentials here, the profile in the users service."""
 
-    @operation(tags=TAGS, body=RegistrationSchema, response=AccountSchema, status=201, errors=[409])
+    # No links: the account's id is a user's in the users service, another document.
+    @operation(
+        operation_id="registerAccount",
+        tags=TAGS,
+        body=RegistrationSchema,
+        response=AccountSchema,
+        status=201,
+        errors=[409],
+    )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Register an account.
 

@@ -20,6 +20,7 @@ JWK_SCHEMA = {
 }
 # Documented by hand: @operation describes enveloped answers, and this one is not.
 JWKS_SPEC = {
+    "operationId": "getJwks",
     "summary": "Public signing keys (JWKS)",
     "tags": ["auth"],
     "description": (

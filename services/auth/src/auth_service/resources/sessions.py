@@ -14,12 +14,22 @@ TAGS = ["auth"]
 token_pair_schema = TokenPairSchema()
 # RFC 6749 5.1: responses carrying tokens must not be stored by any cache.
 NO_STORE = {"Cache-Control": "no-store"}
+# A token pair's refresh token is what the next refresh or the logout sends (OpenAPI links).
+FRESH_TOKEN = {"requestBody": {"refresh_token": "$response.body#/data/refresh_token"}}
+SESSION_LINKS = {"refreshTokens": FRESH_TOKEN, "logout": FRESH_TOKEN}
 
 
 class Login(Resource):
     """Exchanging credentials for tokens."""
 
-    @operation(tags=TAGS, body=LoginSchema, response=TokenPairSchema, errors=[401, 429])
+    @operation(
+        operation_id="login",
+        tags=TAGS,
+        body=LoginSchema,
+        response=TokenPairSchema,
+        errors=[401, 429],
+        links=SESSION_LINKS,
+    )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Log in.
 
@@ -37,7 +47,14 @@ class Login(Resource):
 class Refresh(Resource):
     """Rotating a refresh token."""
 
-    @operation(tags=TAGS, body=RefreshTokenSchema, response=TokenPairSchema, errors=[401])
+    @operation(
+        operation_id="refreshTokens",
+        tags=TAGS,
+        body=RefreshTokenSchema,
+        response=TokenPairSchema,
+        errors=[401],
+        links=SESSION_LINKS,
+    )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Refresh the tokens.
 
@@ -53,7 +70,7 @@ class Refresh(Resource):
 class Logout(Resource):
     """Ending a session."""
 
-    @operation(tags=TAGS, body=RefreshTokenSchema, status=204)
+    @operation(operation_id="logout", tags=TAGS, body=RefreshTokenSchema, status=204)
     def post(self) -> tuple[None, int]:
         """Log out.
 

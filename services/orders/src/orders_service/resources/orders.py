@@ -20,7 +20,15 @@ from orders_service.models import IdempotencyKey
 from orders_service.schemas import OrderCreateSchema, OrderQuerySchema, OrderSchema
 
 TAGS = ["orders"]
-ORDER_ID = {"order_id": {"type": "string", "format": "uuid"}}
+ORDER_ID = {
+    "order_id": {
+        "type": "string",
+        "format": "uuid",
+        "example": "0f8e2d4c-6b1a-4c3e-9d7f-5a2b8c1e3d40",
+    }
+}
+# The operations a placed order's id leads to (OpenAPI links: clients and test tools follow them).
+PLACED_ORDER = {"parameters": {"order_id": "$response.body#/data/id"}}
 ADMIN = "admin"
 order_schema = OrderSchema()
 
@@ -41,7 +49,14 @@ def visible_owner() -> uuid.UUID | None:
 class OrderList(AuthResource):
     """The caller's orders (every order, for an admin)."""
 
-    @operation(tags=TAGS, query=OrderQuerySchema, response=OrderSchema, many=True, auth=True)
+    @operation(
+        operation_id="listOrders",
+        tags=TAGS,
+        query=OrderQuerySchema,
+        response=OrderSchema,
+        many=True,
+        auth=True,
+    )
     def get(self) -> Page:
         """List the caller's orders (every order, for an admin).
 
@@ -59,7 +74,14 @@ class OrderList(AuthResource):
 
     @idempotent(model=IdempotencyKey)
     @operation(
-        tags=TAGS, body=OrderCreateSchema, response=OrderSchema, status=201, errors=[409], auth=True
+        operation_id="createOrder",
+        tags=TAGS,
+        body=OrderCreateSchema,
+        response=OrderSchema,
+        status=201,
+        errors=[409],
+        auth=True,
+        links={"getOrder": PLACED_ORDER, "cancelOrder": PLACED_ORDER},
     )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Place an order.
@@ -78,7 +100,7 @@ class OrderList(AuthResource):
 class OrderDetail(AuthResource):
     """One order."""
 
-    @operation(tags=TAGS, path=ORDER_ID, response=OrderSchema, auth=True)
+    @operation(operation_id="getOrder", tags=TAGS, path=ORDER_ID, response=OrderSchema, auth=True)
     def get(self, order_id: uuid.UUID) -> dict[str, Any]:
         """Get an order (another user's order is a 404)."""
         return order_schema.dump(domain.get_order(order_id=order_id, owner_id=visible_owner()))
@@ -87,7 +109,14 @@ class OrderDetail(AuthResource):
 class OrderCancel(AuthResource):
     """Cancelling an order: an action, hence a POST on a sub-resource."""
 
-    @operation(tags=TAGS, path=ORDER_ID, response=OrderSchema, errors=[409], auth=True)
+    @operation(
+        operation_id="cancelOrder",
+        tags=TAGS,
+        path=ORDER_ID,
+        response=OrderSchema,
+        errors=[409],
+        auth=True,
+    )
     def post(self, order_id: uuid.UUID) -> dict[str, Any]:
         """Cancel an order.
 

@@ -11,11 +11,10 @@ from flask import url_for
 
 from common.api import dump_page, parse_body, parse_query
 from common.auth import AuthResource, current_principal, roles_required
-from common.errors import NotFound
+from common.errors import Forbidden, NotFound
 from common.swagger import operation
 from users_service import domain
 from users_service.schemas import (
-    UserAdminUpdateSchema,
     UserCreateSchema,
     UserQuerySchema,
     UserSchema,
@@ -23,7 +22,17 @@ from users_service.schemas import (
 )
 
 TAGS = ["users"]
-USER_ID = {"user_id": {"type": "string", "format": "uuid"}}
+USER_ID = {
+    "user_id": {
+        "type": "string",
+        "format": "uuid",
+        "example": "4a1c2f0e-8b7d-4e5a-9c3b-2d6f1e0a7b98",
+    }
+}
+# The operations a created user's id leads to (OpenAPI links: clients and test tools follow them).
+CREATED_USER = {"parameters": {"user_id": "$response.body#/data/id"}}
+# Fields only an admin may change: a user sending one is refused (403), not silently ignored.
+ADMIN_FIELDS = ("is_active",)
 user_schema = UserSchema()
 
 
@@ -37,7 +46,14 @@ def authorize_access(user_id: uuid.UUID, *roles: str) -> None:
 class UserList(AuthResource):
     """The collection of users."""
 
-    @operation(tags=TAGS, query=UserQuerySchema, response=UserSchema, many=True, auth=True)
+    @operation(
+        operation_id="listUsers",
+        tags=TAGS,
+        query=UserQuerySchema,
+        response=UserSchema,
+        many=True,
+        auth=True,
+    )
     @roles_required("admin", "service")
     def get(self):
         """List users, optionally filtered by email (admin or service only)."""
@@ -45,12 +61,14 @@ class UserList(AuthResource):
         return dump_page(user_schema, domain.list_users(**args))
 
     @operation(
+        operation_id="createUser",
         tags=TAGS,
         body=UserCreateSchema,
         response=UserSchema,
         status=201,
         errors=[409],
         auth=True,
+        links={"getUser": CREATED_USER, "updateUser": CREATED_USER, "deleteUser": CREATED_USER},
     )
     @roles_required("admin", "service")
     def post(self):
@@ -67,16 +85,17 @@ class UserList(AuthResource):
 class UserItem(AuthResource):
     """One user."""
 
-    @operation(tags=TAGS, path=USER_ID, response=UserSchema, auth=True)
+    @operation(operation_id="getUser", tags=TAGS, path=USER_ID, response=UserSchema, auth=True)
     def get(self, user_id: uuid.UUID):
         """Get a user (yourself, unless admin or service)."""
         authorize_access(user_id, "admin", "service")
         return user_schema.dump(domain.get_user(user_id=user_id))
 
     @operation(
+        operation_id="updateUser",
         tags=TAGS,
         path=USER_ID,
-        body=UserAdminUpdateSchema,
+        body=UserUpdateSchema,
         response=UserSchema,
         errors=[409],
         auth=True,
@@ -84,16 +103,19 @@ class UserItem(AuthResource):
     def patch(self, user_id: uuid.UUID):
         """Update a user (yourself, unless admin).
 
-        Change any subset of the writable fields; what is writable depends on the role: users
-        change their name and email; only an admin may set is_active.
+        Change any subset of the writable fields: users change their name and email; only an
+        admin may set is_active (403 `forbidden` naming the field otherwise).
         ---
         """
         authorize_access(user_id, "admin")
-        admin = current_principal().has_role("admin")
-        changes = parse_body(UserAdminUpdateSchema() if admin else UserUpdateSchema())
+        changes = parse_body(UserUpdateSchema())
+        refused = [name for name in ADMIN_FIELDS if name in changes]
+        if refused and not current_principal().has_role("admin"):
+            message = f"Only an admin may change {', '.join(refused)}."
+            raise Forbidden(message, details={name: ["Admin only."] for name in refused})
         return user_schema.dump(domain.update_user(user_id=user_id, changes=changes))
 
-    @operation(tags=TAGS, path=USER_ID, status=204, auth=True)
+    @operation(operation_id="deleteUser", tags=TAGS, path=USER_ID, status=204, auth=True)
     def delete(self, user_id: uuid.UUID):
         """Delete a user (yourself, unless admin)."""
         authorize_access(user_id, "admin")
