@@ -1,10 +1,15 @@
 """Fixtures for platform-common's own tests: the tiny service in ``tinyapp/``.
 
 ``common.testing`` provides ``database_url`` (SQLite, or a fresh PostgreSQL database with
-``TEST_DATABASE_URL``), ``app`` (migrated with ``tinyapp/migrations``) and ``client``.
+``TEST_DATABASE_URL``), ``app`` (migrated with ``tinyapp/migrations``) and ``client``. The
+events tests get ``event_settings``: RabbitMQ with ``TEST_BROKER_URL`` (skipped without it), or
+kombu's filesystem transport, with names of their own, deleted afterwards.
 """
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +20,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 import tinyapp
 from common.db import get_db
+from common.events import EventSettings, Topology, settings
 
 pytest_plugins = ["common.testing"]
 
@@ -74,3 +80,68 @@ def any_client(request: pytest.FixtureRequest, app: Flask) -> FlaskClient:
     prod = request.getfixturevalue("production_app")
     assert not prod.testing and prod.config["PROPAGATE_EXCEPTIONS"] is False
     return prod.test_client()
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """The RabbitMQ server of the events tests (``TEST_BROKER_URL``); skip without one."""
+    url = os.environ.get("TEST_BROKER_URL")
+    if not url:
+        pytest.skip("needs RabbitMQ (set TEST_BROKER_URL)")
+    return url
+
+
+@pytest.fixture(params=["amqp", "filesystem"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Run an events test on RabbitMQ, then on the filesystem transport."""
+    if request.param == "amqp":
+        request.getfixturevalue("broker_url")
+    return str(request.param)
+
+
+@pytest.fixture()
+def event_settings(
+    app: Flask, tmp_path: Any, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., EventSettings]]:
+    """Build events settings for this test: its own exchange, short delays; cleaned up after.
+
+    ``event_settings(transport, consumer="tiny", **changes)``: ``transport`` is ``amqp`` (the
+    test broker) or ``filesystem`` (a folder of this test).
+    """
+    exchange = f"test.{uuid.uuid4().hex[:12]}"
+    used: list[tuple[str, Topology]] = []
+
+    def make(transport: str, consumer: str = "tiny", **changes: Any) -> EventSettings:
+        url = request.getfixturevalue("broker_url") if transport == "amqp" else None
+        used.append((transport, Topology(exchange, consumer)))
+        base = replace(
+            settings(app),
+            broker_url=url,
+            folder=str(tmp_path / "events"),
+            exchange=exchange,
+            consumer_name=consumer,
+            poll_seconds=0.05,
+            backoff_max_seconds=0.2,
+            confirm_timeout=2.0,
+            max_attempts=3,
+            retry_base_seconds=0.02,
+            retry_max_seconds=0.05,
+        )
+        return replace(base, **changes)
+
+    yield make
+    amqp = [topology for transport, topology in used if transport == "amqp"]
+    if amqp:
+        _delete_topology(request.getfixturevalue("broker_url"), amqp)
+
+
+def _delete_topology(url: str, topologies: list[Topology]) -> None:
+    from kombu import Connection
+
+    with Connection(url) as connection:
+        channel = connection.channel()
+        for topology in topologies:
+            for queue in (topology.queue, topology.dead_queue):
+                channel.queue_delete(queue)
+            channel.exchange_delete(topology.dead_exchange)
+        channel.exchange_delete(topologies[0].exchange)

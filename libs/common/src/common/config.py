@@ -68,6 +68,29 @@ class Config:
     HTTP_READ_TIMEOUT = float(os.environ.get("HTTP_READ_TIMEOUT", "2.0"))
     HTTP_RETRIES = env_int("HTTP_RETRIES", 2)
 
+    # Integration events (common.events). No BROKER_URL: kombu's filesystem transport in
+    # EVENTS_FOLDER (default: <instance folder>/events), shared by the services of one host.
+    BROKER_URL = os.environ.get("BROKER_URL") or None
+    EVENTS_FOLDER = os.environ.get("EVENTS_FOLDER") or None
+    EVENTS_EXCHANGE = os.environ.get("EVENTS_EXCHANGE", "platform.events")
+    # The consumer's queue is <exchange>.<name>; None means SERVICE_NAME.
+    EVENTS_CONSUMER_NAME = os.environ.get("EVENTS_CONSUMER_NAME") or None
+    EVENTS_RELAY_BATCH = env_int("EVENTS_RELAY_BATCH", 100)
+    # Longest wait between two outbox scans (LISTEN/NOTIFY usually wakes the relay sooner).
+    EVENTS_POLL_SECONDS = float(os.environ.get("EVENTS_POLL_SECONDS", "1.0"))
+    # Cap of the relay's and consumer's exponential backoff while the broker is away.
+    EVENTS_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_BACKOFF_MAX_SECONDS", "30"))
+    EVENTS_CONFIRM_TIMEOUT = float(os.environ.get("EVENTS_CONFIRM_TIMEOUT", "5"))
+    # Handler attempts before a message is dead-lettered, and the retry delays between them.
+    EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5)
+    EVENTS_RETRY_BASE_SECONDS = float(os.environ.get("EVENTS_RETRY_BASE_SECONDS", "1.0"))
+    EVENTS_RETRY_MAX_SECONDS = float(os.environ.get("EVENTS_RETRY_MAX_SECONDS", "60"))
+    EVENTS_PREFETCH = env_int("EVENTS_PREFETCH", 16)
+    # Published outbox rows and completed idempotency keys are purged after these.
+    EVENTS_RETENTION_SECONDS = env_int("EVENTS_RETENTION_SECONDS", 7 * 24 * 3600)
+    IDEMPOTENCY_RETENTION_SECONDS = env_int("IDEMPOTENCY_RETENTION_SECONDS", 24 * 3600)
+    EVENTS_PURGE_INTERVAL_SECONDS = env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600)
+
 
 class TestConfig(Config):
     """Settings for tests: the database comes from the test fixtures, never from DATABASE_URL."""

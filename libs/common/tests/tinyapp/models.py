@@ -1,4 +1,5 @@
-"""The tiny service's tables: widgets, and parts that belong to a widget."""
+"""The tiny service's tables: widgets, parts that belong to a widget, and the mechanisms' tables
+(idempotency keys, the events outbox and inbox)."""
 
 import uuid
 
@@ -6,6 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import create_db
+from common.events import InboxMessageMixin, OutboxEventMixin
+from common.idempotency import IdempotencyKeyMixin
 
 db = create_db()
 
@@ -27,3 +30,15 @@ class Part(db.Model):
         sa.ForeignKey("widgets.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(sa.String(100))
+
+
+class IdempotencyKey(IdempotencyKeyMixin, db.Model):
+    __tablename__ = "idempotency_keys"
+
+
+class OutboxEvent(OutboxEventMixin, db.Model):
+    __tablename__ = "outbox_events"
+
+
+class InboxMessage(InboxMessageMixin, db.Model):
+    __tablename__ = "inbox_messages"

@@ -1,0 +1,222 @@
+"""The relay: sends the outbox's committed rows to the broker, then marks them published.
+
+One batch is one database transaction: claim up to ``EVENTS_RELAY_BATCH`` unpublished rows with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (another relay skips them and takes the next ones, so
+replicas share the work and never send a row twice in the normal path), publish each with a
+publisher confirm, mark the confirmed ones, commit. A relay that dies between a confirm and the
+commit leaves its rows unmarked: they are sent again, and the consumers' inbox drops the copy.
+Delivery is at least once; the order of events is not guaranteed across relays or retries.
+
+While the broker is away the relay backs off (capped exponential, jittered) and the backlog
+simply grows in the outbox; requests never wait for the broker. It sleeps until PostgreSQL
+notifies the table's channel (``LISTEN``; see ``common.events.outbox``) or ``EVENTS_POLL_SECONDS``
+passed; on SQLite it polls. On SQLite ``FOR UPDATE`` does not exist: run one relay there.
+It also purges published rows and completed idempotency keys past their retention.
+"""
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from kombu import Connection
+
+from common.db import get_db, utcnow
+from common.events.broker import Publisher, Topology, Unroutable, broker_errors, connect, encode
+from common.events.outbox import OutboxEventMixin, notify_channel
+from common.events.retention import purge_expired
+from common.events.settings import EventSettings, backoff, require_model, settings
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """Moves outbox rows to the broker; ``run()`` loops until ``stop()``."""
+
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        config: EventSettings | None = None,
+        on_published: Callable[[uuid.UUID], None] | None = None,
+    ) -> None:
+        """:param on_published: called after each confirm, before the mark (a test fault hook)."""
+        self.app = app
+        self.config = config or settings(app)
+        self.on_published = on_published
+        self._stop = threading.Event()
+        self._connection: Connection | None = None
+        self._publisher: Publisher | None = None
+        self._listener: Any = None
+        self._errors: tuple[type[BaseException], ...] = ()
+        self._next_purge = 0.0
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return after the current batch."""
+        self._stop.set()
+
+    def _ensure_publisher(self) -> Publisher:
+        if self._publisher is None:
+            connection = connect(self.config)
+            # One attempt: the caller's loop backs off between attempts.
+            connection.ensure_connection(max_retries=0, timeout=self.config.confirm_timeout)
+            channel = connection.channel()
+            Topology(self.config.exchange).declare(channel)
+            self._connection = connection
+            self._errors = broker_errors(connection)
+            self._publisher = Publisher(channel, timeout=self.config.confirm_timeout)
+        return self._publisher
+
+    def _disconnect(self) -> None:
+        connection, self._connection, self._publisher = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # a broken connection may fail to close too
+                log.debug("closing the broker connection failed", exc_info=True)
+
+    def publish_batch(self) -> int:
+        """Claim, publish and mark one batch; return how many rows were claimed."""
+        with self.app.app_context():
+            model: Any = require_model(OutboxEventMixin)
+            session = get_db().session()
+            now = utcnow()
+            rows = session.execute(
+                sa.select(model.id, model.type, model.envelope, model.attempts)
+                .where(model.published_at.is_(None), model.available_at <= now)
+                .order_by(model.created_at)
+                .limit(self.config.relay_batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                session.rollback()
+                return 0
+            publisher = self._ensure_publisher()
+            published: list[uuid.UUID] = []
+            try:
+                for row in rows:
+                    try:
+                        publisher.publish(
+                            encode(row.envelope),
+                            exchange=self.config.exchange,
+                            routing_key=row.type,
+                            message_id=str(row.id),
+                        )
+                    except Unroutable as exc:
+                        self._postpone(session, model, row, exc)
+                        continue
+                    if self.on_published is not None:
+                        self.on_published(row.id)
+                    published.append(row.id)
+            except self._errors:
+                self._disconnect()
+                self._mark(session, model, published)  # keep what the broker confirmed
+                raise
+            self._mark(session, model, published)
+            return len(rows)
+
+    def _mark(self, session: Any, model: Any, ids: list[uuid.UUID]) -> None:
+        if ids:
+            session.execute(sa.update(model).where(model.id.in_(ids)).values(published_at=utcnow()))
+        session.commit()
+
+    def _postpone(self, session: Any, model: Any, row: Any, exc: Exception) -> None:
+        """An unroutable event (no consumer bound yet) waits and is retried; others go on."""
+        attempts = row.attempts + 1
+        delay = backoff(attempts, self.config.poll_seconds, self.config.backoff_max_seconds)
+        log.error("event %s (%s) not published: %s", row.id, row.type, exc)
+        session.execute(
+            sa.update(model)
+            .where(model.id == row.id)
+            .values(
+                attempts=attempts,
+                last_error=str(exc)[:1000],
+                available_at=utcnow() + timedelta(seconds=delay),
+            )
+        )
+
+    def run(self) -> None:
+        """Relay until ``stop()``: publish while there is a backlog, otherwise wait."""
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    claimed = self.publish_batch()
+                    self._purge_if_due()
+                except Exception as exc:  # broker or database away: back off and retry
+                    failures += 1
+                    self._disconnect()
+                    delay = backoff(failures, 0.25, self.config.backoff_max_seconds)
+                    log.warning("relay: %s; retrying in %.2f s", exc, delay)
+                    self._stop.wait(delay)
+                    continue
+                failures = 0
+                if claimed < self.config.relay_batch:
+                    self._wait(self.config.poll_seconds)
+        finally:
+            self._disconnect()
+            self._unlisten()
+
+    def _purge_if_due(self) -> None:
+        if time.monotonic() >= self._next_purge:
+            with self.app.app_context():
+                purge_expired(self.config)
+            self._next_purge = time.monotonic() + self.config.purge_interval_seconds
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until the outbox is notified, ``timeout`` passed, or ``stop()``."""
+        listener = self._listen()
+        if listener is None:
+            self._stop.wait(timeout)
+            return
+        try:
+            for _ in listener.notifies(timeout=timeout, stop_after=1):
+                pass
+        except Exception:  # the listening connection broke: poll until it is back
+            log.warning("outbox LISTEN connection lost", exc_info=True)
+            self._unlisten()
+            self._stop.wait(timeout)
+
+    def _listen(self) -> Any:
+        """A psycopg connection LISTENing to the outbox channel, or None (other databases)."""
+        if self._listener is not None:
+            return self._listener
+        with self.app.app_context():
+            url = get_db().engine.url
+            if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
+                return None
+            channel = notify_channel(require_model(OutboxEventMixin))
+        import psycopg  # the postgres extra provides it
+
+        try:
+            conn = psycopg.connect(
+                url.set(drivername="postgresql").render_as_string(hide_password=False),
+                autocommit=True,
+                connect_timeout=5,
+            )
+            conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+        except psycopg.Error:
+            log.warning("cannot LISTEN on the outbox channel; polling", exc_info=True)
+            return None
+        self._listener = conn
+        return conn
+
+    def _unlisten(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+
+
+def run_relay(app: Flask) -> None:
+    """The relay process's entry point: relay until SIGTERM or SIGINT."""
+    relay = Relay(app)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: relay.stop())
+    log.info("relay started (exchange %s)", relay.config.exchange)
+    relay.run()
