@@ -32,7 +32,7 @@ def test_isolation_2_sees_no_rows_of_the_previous_test(client, count_rows):
 
 
 def test_app_is_migrated_to_the_latest_revision(count_rows):
-    assert count_rows("alembic_version", version_num="0001") == 1
+    assert count_rows("alembic_version", version_num="0002") == 1
 
 
 def test_app_is_built_for_testing_on_the_session_database(app, database_url):
