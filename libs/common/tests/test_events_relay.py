@@ -144,7 +144,7 @@ def test_the_relay_is_woken_by_the_commit_not_by_its_poll(app, event_settings, p
     relay = Relay(app, config=config)
     thread = _start(relay)
     try:
-        wait_for(lambda: relay._listener is not None)
+        wait_for(lambda: relay.wakeup.listening)
         started = time.monotonic()
         publish_names(app, ["wake"])
         wait_for(lambda: unpublished(app) == 0, timeout=5)

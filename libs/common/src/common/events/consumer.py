@@ -30,14 +30,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from flask import Flask, g
+from flask import Flask
 from kombu import Connection, Queue
 
-from common.db import get_db
 from common.events.broker import Publisher, Topology, connect
-from common.events.inbox import Handler, Handlers, InboxMessageMixin
+from common.events.inbox import Handlers, handle_once
 from common.events.retention import purge_expired
-from common.events.settings import EventSettings, backoff, require_model, settings
+from common.events.settings import EventSettings, backoff, settings
 from common.events.types import Event, parse_envelope
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ class Consumer:
             heapq.heappush(self._deferred, (due_at, next(self._sequence), message))
             return 0
         try:
-            self._handle(event, handler)
+            handle_once(self.app, event, handler)
         except sa.exc.OperationalError as exc:  # the database is away: not the message's fault
             self._retry(message, attempts, exc)
             return 0
@@ -145,27 +144,6 @@ class Consumer:
             return 0
         message.ack()
         return 1
-
-    def _handle(self, event: Event, handler: Handler) -> None:
-        """Run ``handler`` and record the inbox row in one transaction; skip a duplicate."""
-        with self.app.app_context():
-            g.request_id, g.traceparent = event.requestid, event.traceparent
-            session = get_db().session()
-            inbox: Any = require_model(InboxMessageMixin)
-            session.add(inbox(id=event.id, type=event.type, source=event.source))
-            try:
-                # Flushed first: a concurrent copy waits here for our commit, then fails.
-                session.flush()
-            except sa.exc.IntegrityError:
-                session.rollback()
-                log.info("event %s already handled: skipped", event.id)
-                return
-            try:
-                handler(event)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
 
     def _retry(self, message: Any, attempts: int, exc: Exception) -> None:
         delay = backoff(

@@ -21,14 +21,20 @@ consumer commits the work with the inbox row, then acknowledges. A handler that 
 neither, and the message is retried.
 """
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask, g
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.db import UTCDateTime, utcnow
+from common.db import UTCDateTime, get_db, utcnow
+from common.events.settings import require_model
 from common.events.types import Event, EventType
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
 
@@ -73,3 +79,31 @@ class Handlers:
     def types(self) -> list[str]:
         """The names of the handled types: the queue's bindings."""
         return sorted(self._handlers)
+
+
+def handle_once(app: Flask, event: Event, handler: Handler) -> bool:
+    """Run ``handler`` and record the inbox row in one transaction; False for a duplicate.
+
+    Runs in an app context of its own, with the event's request id and traceparent in ``g`` (so
+    log lines and the events the handler publishes carry them). Whatever the handler raises
+    rolls back its work and the inbox row, and propagates.
+    """
+    with app.app_context():
+        g.request_id, g.traceparent = event.requestid, event.traceparent
+        session = get_db().session()
+        inbox: Any = require_model(InboxMessageMixin)
+        session.add(inbox(id=event.id, type=event.type, source=event.source))
+        try:
+            # Flushed first: a copy handled concurrently waits here for our commit, then fails.
+            session.flush()
+        except sa.exc.IntegrityError:
+            session.rollback()
+            log.info("event %s already handled: skipped", event.id)
+            return False
+        try:
+            handler(event)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return True

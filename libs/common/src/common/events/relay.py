@@ -9,8 +9,8 @@ Delivery is at least once; the order of events is not guaranteed across relays o
 
 While the broker is away the relay backs off (capped exponential, jittered) and the backlog
 simply grows in the outbox; requests never wait for the broker. It sleeps until PostgreSQL
-notifies the table's channel (``LISTEN``; see ``common.events.outbox``) or ``EVENTS_POLL_SECONDS``
-passed; on SQLite it polls. On SQLite ``FOR UPDATE`` does not exist: run one relay there.
+notifies the table's channel or ``EVENTS_POLL_SECONDS`` passed (``common.events.wakeup``); on
+SQLite it polls. On SQLite ``FOR UPDATE`` does not exist: run one relay there.
 It also purges published rows and completed idempotency keys past their retention.
 """
 
@@ -32,6 +32,7 @@ from common.events.broker import Publisher, Topology, Unroutable, broker_errors,
 from common.events.outbox import OutboxEventMixin, notify_channel
 from common.events.retention import purge_expired
 from common.events.settings import EventSettings, backoff, require_model, settings
+from common.events.wakeup import OutboxWakeup
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ class Relay:
         self._stop = threading.Event()
         self._connection: Connection | None = None
         self._publisher: Publisher | None = None
-        self._listener: Any = None
+        with app.app_context():
+            url = get_db().engine.url
+            channel = notify_channel(require_model(OutboxEventMixin))
+        self.wakeup = OutboxWakeup(url, channel, self._stop)
         self._errors: tuple[type[BaseException], ...] = ()
         self._next_purge = 0.0
 
@@ -158,59 +162,16 @@ class Relay:
                     continue
                 failures = 0
                 if claimed < self.config.relay_batch:
-                    self._wait(self.config.poll_seconds)
+                    self.wakeup.wait(self.config.poll_seconds)
         finally:
             self._disconnect()
-            self._unlisten()
+            self.wakeup.close()
 
     def _purge_if_due(self) -> None:
         if time.monotonic() >= self._next_purge:
             with self.app.app_context():
                 purge_expired(self.config)
             self._next_purge = time.monotonic() + self.config.purge_interval_seconds
-
-    def _wait(self, timeout: float) -> None:
-        """Sleep until the outbox is notified, ``timeout`` passed, or ``stop()``."""
-        listener = self._listen()
-        if listener is None:
-            self._stop.wait(timeout)
-            return
-        try:
-            for _ in listener.notifies(timeout=timeout, stop_after=1):
-                pass
-        except Exception:  # the listening connection broke: poll until it is back
-            log.warning("outbox LISTEN connection lost", exc_info=True)
-            self._unlisten()
-            self._stop.wait(timeout)
-
-    def _listen(self) -> Any:
-        """A psycopg connection LISTENing to the outbox channel, or None (other databases)."""
-        if self._listener is not None:
-            return self._listener
-        with self.app.app_context():
-            url = get_db().engine.url
-            if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
-                return None
-            channel = notify_channel(require_model(OutboxEventMixin))
-        import psycopg  # the postgres extra provides it
-
-        try:
-            conn = psycopg.connect(
-                url.set(drivername="postgresql").render_as_string(hide_password=False),
-                autocommit=True,
-                connect_timeout=5,
-            )
-            conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
-        except psycopg.Error:
-            log.warning("cannot LISTEN on the outbox channel; polling", exc_info=True)
-            return None
-        self._listener = conn
-        return conn
-
-    def _unlisten(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
 
 
 def run_relay(app: Flask) -> None:
