@@ -47,6 +47,13 @@ def declare(config: EventSettings, event_types: list[str]) -> None:
         Topology(config.exchange, config.consumer_name).declare(connection.channel(), event_types)
 
 
+def queue_depth(config: EventSettings, queue: str) -> int:
+    """Messages ready in ``queue`` (none taken by a consumer)."""
+    with connect(config) as connection:
+        q = Queue(queue, durable=True, channel=connection.channel())
+        return int(q.queue_declare(passive=True).message_count)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> None:
     """Wait until ``condition()`` holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

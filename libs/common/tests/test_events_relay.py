@@ -17,6 +17,7 @@ from events_support import (
     consume_until,
     declare,
     publish_names,
+    queue_depth,
     read_queue,
     relay_all,
     unpublished,
@@ -93,8 +94,7 @@ def test_relay_killed_between_publish_and_mark_sends_twice_consumer_handles_once
 ):
     config = event_settings(transport)
     calls = []
-    consumer = Consumer(app, make_handlers(calls), config=config)
-    consumer.open()
+    declare(config, [WIDGET_NAMED.name])
     publish_names(app, ["once"])
 
     def die(event_id):
@@ -107,7 +107,10 @@ def test_relay_killed_between_publish_and_mark_sends_twice_consumer_handles_once
     assert unpublished(app) == 1  # confirmed by the broker, never marked
     relay_all(app, config)  # a new relay sends it again
     assert unpublished(app) == 0
+    queue = Topology(config.exchange, "tiny").queue
+    assert queue_depth(config, queue) == 2  # the event arrives twice
 
+    consumer = Consumer(app, make_handlers(calls), config=config)
     consume_until(consumer, lambda: len(calls) >= 1)
     consumer.poll(0.3)  # the second copy arrives and is skipped
     consumer.close()
