@@ -4,6 +4,7 @@ Each test runs twice (``any_client``): on the app built with TESTING=True and on
 TESTING=False, PROPAGATE_EXCEPTIONS=False; the answers must be the same.
 """
 
+import io
 import uuid
 
 import pytest
@@ -86,6 +87,43 @@ def test_body_over_max_content_length_is_413_envelope(any_client, count_rows):
 
     assert error_of(response, 413)["code"] == "request_entity_too_large"
     assert count_rows("widgets") == 0
+
+
+def post_chunked(client, body: bytes):
+    """POST ``body`` without Content-Length, as a WSGI server passes a chunked request on."""
+    return client.post(
+        "/widgets",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        # werkzeug then ignores the Content-Length the test client computes from the stream.
+        headers={"Transfer-Encoding": "chunked"},
+        # gunicorn sets it: the stream ends where the body ends, so werkzeug reads it (up to
+        # MAX_CONTENT_LENGTH) instead of treating a body without a length as empty.
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def padded(document: bytes, size: int) -> bytes:
+    """``document`` followed by spaces up to ``size`` bytes: valid JSON however it is cut."""
+    return document + b" " * (size - len(document))
+
+
+def test_chunked_body_over_max_content_length_is_413_and_stores_nothing(any_client, count_rows):
+    limit = any_client.application.config["MAX_CONTENT_LENGTH"]
+
+    # Cut at the limit, this body still parses: it used to be created from the first MiB.
+    response = post_chunked(any_client, padded(b'{"name": "chunked"}', limit + 1))
+
+    assert error_of(response, 413)["code"] == "request_entity_too_large"
+    assert count_rows("widgets") == 0
+
+
+def test_chunked_body_of_exactly_max_content_length_is_accepted(any_client):
+    limit = any_client.application.config["MAX_CONTENT_LENGTH"]
+
+    response = post_chunked(any_client, padded(b'{"name": "exact"}', limit))
+
+    assert response.status_code == 201, response.get_data(as_text=True)
 
 
 def test_invalid_body_is_422_with_per_field_details(any_client):
@@ -293,6 +331,28 @@ def test_error_reads_the_unread_body_to_the_end(app):
         "CONTENT_TYPE": "application/json",
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": stream,
+    }
+    statuses = []
+    app.wsgi_app(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["413 REQUEST ENTITY TOO LARGE"]
+    assert stream.tell() == len(body)
+
+
+def test_error_reads_an_unread_chunked_body_to_the_end(app):
+    """The same without Content-Length: the 413 read the first MiB only, the rest is read too
+    (through the gateway, 3 MiB chunked bodies made 1 request in 10 after them answer 502)."""
+    body = b"{}" + b" " * (app.config["MAX_CONTENT_LENGTH"] + 100_000)
+    stream = io.BytesIO(body)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/widgets",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": stream,
+        "wsgi.input_terminated": True,
     }
     statuses = []
     app.wsgi_app(environ, lambda status, headers: statuses.append(status))

@@ -10,8 +10,9 @@ from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import LimitedStream
 
 from common import auth, errors, health, logs, request_id, swagger, transaction
 from common.api import Api
@@ -76,6 +77,23 @@ class JSONRequest(Request):
         if isinstance(e, UnacceptableText):
             raise BadRequest(str(e))
         raise BadRequest("The request body is not valid JSON.")
+
+    def get_data(self, *args: Any, **kwargs: Any) -> Any:
+        """The body; one sent without Content-Length (chunked) over the limit is a 413 too."""
+        data = super().get_data(*args, **kwargs)
+        # A Content-Length over MAX_CONTENT_LENGTH is refused before reading. Without one, werkzeug
+        # reads at most MAX_CONTENT_LENGTH bytes and returns them as the whole body: a longer body
+        # arrived cut (and failed to parse, or worse, parsed). One more byte from the server's
+        # stream, which ends where the body ends, tells a body of exactly the limit from a longer.
+        stream = self.stream
+        if (
+            self.content_length is None
+            and isinstance(stream, LimitedStream)
+            and stream.is_exhausted
+            and self.environ["wsgi.input"].read(1)
+        ):
+            raise RequestEntityTooLarge()
+        return data
 
 
 def create_service_app(

@@ -137,10 +137,17 @@ def _discard_unread_body() -> None:
     connection; a gateway that pooled that connection answers 502 to the next request sent on
     it. A 413 (refused before reading), or a 401/404 on a large POST, would otherwise do that.
     """
-    length = request.content_length or 0
-    if not length or length > DRAIN_LIMIT or getattr(request, "_cached_data", None) is not None:
+    environ = request.environ
+    length = request.content_length
+    if length is None:
+        # No Content-Length (chunked): a 413 read and cached only the first MAX_CONTENT_LENGTH
+        # bytes. Read on to the end, which the server marks (wsgi.input_terminated, as gunicorn).
+        if not environ.get("wsgi.input_terminated"):
+            return
+        length = DRAIN_LIMIT
+    elif not length or length > DRAIN_LIMIT or getattr(request, "_cached_data", None) is not None:
         return
-    stream = request.environ["wsgi.input"]
+    stream = environ["wsgi.input"]
     while length > 0:
         chunk = stream.read(min(length, 64 * 1024))
         if not chunk:
