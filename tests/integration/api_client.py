@@ -93,9 +93,21 @@ def error_of(response: requests.Response, status: int) -> dict[str, Any]:
     return body["error"]
 
 
+# What the gateway answers itself, in the envelope like a service (deploy/gateway): a path no
+# service is routed at (under compose also a stopped service's), a service that did not answer.
+GATEWAY_CODES = {"no_route", "bad_gateway", "gateway_timeout"}
+
+
 def answered_by_a_service(response: requests.Response) -> bool:
-    """True when a service answered: every one sets X-Request-ID, the gateway's own 404 does not."""
-    return "X-Request-ID" in response.headers
+    """True when a service answered, not the gateway on its behalf (no route, no answer)."""
+    if "X-Request-ID" not in response.headers:  # Traefik's plain text, outside any middleware
+        return False
+    if response.status_code not in (404, 502, 504):
+        return True
+    try:
+        return response.json()["error"]["code"] not in GATEWAY_CODES
+    except (ValueError, KeyError, TypeError):
+        return True
 
 
 def new_request_id() -> str:

@@ -10,6 +10,7 @@ from common import errors, logs, request_id
 from common.app import JSONProvider
 from platform_docs import catalog, views
 from platform_docs.config import DocsConfig
+from platform_docs.gateway_pages import gateway_pages
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -35,4 +36,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     catalog.init_app(app)
     app.register_blueprint(views.docs)
     app.register_blueprint(views.health)
+    app.register_blueprint(gateway_pages)
     return app

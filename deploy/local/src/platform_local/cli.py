@@ -14,7 +14,14 @@ from platform_local.services import ROOT
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="platform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="every service, the gateway and the docs, until Ctrl-C")
+    up = commands.add_parser(
+        "up",
+        help="every service, the gateway and the docs, until Ctrl-C",
+        description="Run every service, the gateway and the docs until Ctrl-C. Environment: "
+        "PLATFORM_PORT_OFFSET=N adds N to every port it binds (gateway 8080+N, services, docs, "
+        "Traefik's API), so a second platform runs beside a first; GATEWAY_PORT moves the "
+        "gateway alone.",
+    )
     up.add_argument(
         "--data-dir",
         type=Path,

@@ -7,8 +7,14 @@ from pathlib import Path
 
 from platform_local.services import PORT_OFFSET, ROOT, Service
 
-# Security headers and CORS: the very file the compose gateway loads.
+# Security headers and CORS, the envelope on answers no service wrote, the catch-all router: the
+# very file the compose gateway loads. Its `docs` service is the one written below (compose has
+# its own, deploy/gateway/compose-docs.yaml, which this stack does not load).
 MIDDLEWARES = ROOT / "deploy" / "gateway" / "middlewares.yaml"
+# Go's default, written down as in docker-compose.yml: above what gunicorn accepts (100 headers
+# of 8 KiB, deploy/gunicorn.conf.py), so gunicorn refuses an oversized header first with a 431
+# that `envelope` wraps; beyond it Go answers a plain-text 431 no middleware sees.
+MAX_HEADER_BYTES = 1024 * 1024
 
 # What `platform up` binds on loopback besides the services: the gateway (the same variable and
 # default as docker-compose.yml), Traefik's own API (discovery for the docs service, and ping)
@@ -43,7 +49,10 @@ def write_config(folder: Path, services: list[Service]) -> Path:
         "entryPoints": {
             "web": {
                 "address": f"127.0.0.1:{GATEWAY_PORT}",
-                "http": {"middlewares": ["secure@file"]},
+                "http": {
+                    "middlewares": ["secure@file", "envelope@file"],
+                    "maxHeaderBytes": MAX_HEADER_BYTES,
+                },
             },
             "traefik": {"address": f"127.0.0.1:{TRAEFIK_API_PORT}"},
         },

@@ -39,7 +39,8 @@ def check_ports(ports: dict[str, int]) -> None:
         raise SystemExit(
             "platform: these ports are already in use on 127.0.0.1:\n"
             + "\n".join(taken)
-            + "\nStop what holds them (another `platform up`, `docker compose down`?) and retry."
+            + "\nStop what holds them (another `platform up`, `docker compose down`?) and retry,"
+            + " or shift every port: PLATFORM_PORT_OFFSET=1000 platform up"
         )
 
 
