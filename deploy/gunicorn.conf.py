@@ -10,6 +10,14 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 10
 keepalive = 5
+# Request limits, gunicorn's defaults written down on purpose. Over them gunicorn answers 414
+# (request line: method, URL with its query, version) or 431 (a header line, or too many
+# headers) in its own text/html, which the gateway's `envelope` middleware turns into the JSON
+# envelope. Traefik's maxHeaderBytes (1 MiB) must stay above what these let through, 100 x
+# 8 KiB, or Go refuses first with a plain-text 431 no middleware sees (README, "Request limits").
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 # The app writes its own JSON access line (with the request id); gunicorn's would repeat it.
 accesslog = None
 errorlog = "-"
