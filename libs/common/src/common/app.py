@@ -17,6 +17,8 @@ from werkzeug.wsgi import LimitedStream
 from common import auth, errors, health, logs, request_id, swagger, transaction
 from common.api import Api
 from common.config import Config
+from common.events import cli as events_cli
+from common.events.inbox import Handlers
 
 # Characters no JSON string may carry into a service: U+0000, which PostgreSQL text cannot store
 # (SQLite can, so the same request would behave differently per backend), and unpaired
@@ -105,12 +107,15 @@ def create_service_app(
     register_routes: Callable[[Api], None],
     title: str,
     description: str = "",
+    handlers: Handlers | None = None,
 ) -> Flask:
     """Build a service app: config, logging, request id, errors, session, routes, Swagger.
 
     :param import_name: the service package (``__name__`` of its ``__init__``); its
         ``migrations/`` folder holds the Alembic revisions.
     :param overrides: settings that win over the environment (tests pass them).
+    :param handlers: the integration events the service consumes (``flask events consume``);
+        None for a service that consumes none.
     """
     app = Flask(import_name, instance_relative_config=True)
     app.json = JSONProvider(app)
@@ -146,4 +151,5 @@ def create_service_app(
     api = Api(app)
     register_routes(api)
     swagger.init_app(app, title=title, description=description)
+    events_cli.init_app(app, handlers)
     return app
