@@ -6,6 +6,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from common.db import get_db
+from tests.utils.events import outbox
 from tests.utils.users import USERS, user_payload
 from users_service.models import User
 
@@ -32,6 +33,7 @@ def test_failed_commit_is_error_and_stores_nothing(app, client, admin, commit_ho
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"
     assert "lost@example.com" not in stored_emails(app)
+    assert outbox(app) == []  # nor its users.user.registered.v1 event
 
 
 @pytest.fixture()
@@ -72,6 +74,7 @@ def test_deferred_constraint_failing_at_commit_is_409_and_stores_nothing(
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "conflict"
     assert "late@example.com" not in stored_emails(app)
+    assert outbox(app) == []  # the event was in the transaction that failed at COMMIT
     # The session that failed was closed: the next request works normally.
     next_one = client.post(USERS, json=user_payload(email="next@example.com"), headers=admin)
     assert next_one.status_code == 201

@@ -21,12 +21,20 @@ A service provides one fixture, ``app_factory`` (its ``create_app``). It then ge
 - ``assert_examples_succeed(client, headers)``: every operation of the app's document, sent
   with nothing but its documented examples (what Swagger UI's "Try it out" sends), answers its
   documented success status; ids of created objects come from the document's links.
+- ``event_bus``: the app's consumer (the handlers it passed to ``create_service_app``) on a
+  broker of this test: RabbitMQ with ``TEST_BROKER_URL`` (an exchange and queues named for the
+  test, deleted afterwards), else kombu's filesystem transport in a temporary folder.
+  ``event_bus.deliver(event_bus.event(type, data, subject=...))`` publishes and waits until the
+  consumer handled it, through the inbox, as in production.
 """
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +49,9 @@ from sqlalchemy.engine import URL, make_url
 from common.auth import public_jwk, sign_access_token
 from common.config import Config
 from common.db import get_db
+from common.events import Consumer, EventSettings, Handlers, settings
+from common.events.broker import Publisher, connect, encode
+from common.events.cli import HANDLERS
 from common.swagger import SPEC_ROUTE, operations, resolve
 
 # The contract's asserts explain their failures like a test module's do.
@@ -179,6 +190,82 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["error"]["code"] == code, body
     assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
     return dict(body)
+
+
+class EventBus:
+    """A broker of one test and the app's consumer on it (see ``event_bus``)."""
+
+    def __init__(self, app: Flask, config: EventSettings, handlers: Handlers) -> None:
+        self.app = app
+        self.config = config
+        self.consumer = Consumer(app, handlers, config=config)
+        self.consumer.open()  # the queue and its bindings exist before anything is published
+
+    def event(
+        self, type: str, data: Any, *, subject: str | None = None, id: str | None = None
+    ) -> dict[str, Any]:
+        """A CloudEvents envelope as another service's relay would send it."""
+        return {
+            "specversion": "1.0",
+            "id": id or str(uuid.uuid4()),
+            "source": "/services/test",
+            "type": type,
+            "subject": subject,
+            "time": "2026-01-01T00:00:00Z",
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+
+    def deliver(self, *envelopes: dict[str, Any], timeout: float = 10.0) -> None:
+        """Publish ``envelopes`` in order; return once the consumer handled them all."""
+        with connect(self.config) as connection:
+            publisher = Publisher(connection.channel(), timeout=self.config.confirm_timeout)
+            for envelope in envelopes:
+                publisher.publish(
+                    encode(envelope),
+                    exchange=self.config.exchange,
+                    routing_key=envelope["type"],
+                    message_id=envelope["id"],
+                )
+        handled, deadline = 0, time.monotonic() + timeout
+        while handled < len(envelopes):  # a duplicate counts: it was acknowledged and skipped
+            assert time.monotonic() < deadline, f"{handled} of {len(envelopes)} events handled"
+            handled += self.consumer.poll(0.05)
+
+    def close(self) -> None:
+        """Stop consuming; on RabbitMQ, delete the test's exchanges and queues."""
+        self.consumer.close()
+        if not self.config.broker_url:
+            return
+        topology = self.consumer.topology
+        with connect(self.config) as connection:
+            channel = connection.channel()
+            for queue in (topology.queue, topology.dead_queue):
+                channel.queue_delete(queue)
+            for exchange in (topology.dead_exchange, topology.exchange):
+                channel.exchange_delete(exchange)
+
+
+@pytest.fixture()
+def event_bus(app: Flask, tmp_path: Path) -> Iterator[EventBus]:
+    """The app's consumer on a broker of this test: RabbitMQ with ``TEST_BROKER_URL``."""
+    handlers = app.extensions.get(HANDLERS)
+    if handlers is None:
+        raise pytest.UsageError("event_bus: the app was built without handlers")
+    config = replace(
+        settings(app),
+        broker_url=os.environ.get("TEST_BROKER_URL") or None,
+        folder=str(tmp_path / "events"),
+        exchange=f"test.{uuid.uuid4().hex[:12]}",
+        poll_seconds=0.05,
+        confirm_timeout=5.0,
+        max_attempts=2,
+        retry_base_seconds=0.01,
+        retry_max_seconds=0.02,
+    )
+    bus = EventBus(app, config, handlers)
+    yield bus
+    bus.close()
 
 
 # The one runtime expression the platform's links use: a value of the response's JSON body.

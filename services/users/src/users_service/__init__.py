@@ -8,6 +8,7 @@ from flask import Flask
 from common.app import create_service_app
 from users_service import routes
 from users_service.config import UsersConfig
+from users_service.handlers import handlers
 from users_service.models import db
 
 
@@ -21,4 +22,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_routes=routes.register,
         title="Users service",
         description="User profiles. Paths are served under /api/v1/users.",
+        handlers=handlers,
     )

@@ -1,7 +1,8 @@
 """What the users service does, independent of HTTP: views call these, never the session.
 
 Functions take keyword-only arguments and raise common.errors exceptions; the request's
-transaction (common.transaction) commits or rolls back around them.
+transaction (common.transaction) commits or rolls back around them, together with the events
+they publish (users_service.events): no event for a change that did not commit.
 """
 
 import uuid
@@ -9,9 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from common.db import session
+from common.db import session, utcnow
 from common.envelope import Page
 from common.errors import Conflict, NotFound
+from common.events import publish
+from users_service.events import USER_DELETED, USER_REGISTERED, USER_UPDATED
 from users_service.models import User
 
 
@@ -30,6 +33,7 @@ def create_user(*, email: str, name: str) -> User:
     session.add(user)
     # Flush so a concurrent insert that won the race fails here (409), and the id is known.
     session.flush()
+    publish(USER_REGISTERED, subject=str(user.id), data=user)
     return user
 
 
@@ -58,10 +62,13 @@ def update_user(*, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
         raise Conflict("A user with this email already exists.", code="email_taken")
     for field, value in changes.items():
         setattr(user, field, value)
-    session.flush()
+    session.flush()  # sets updated_at, which the event carries
+    publish(USER_UPDATED, subject=str(user.id), data=user)
     return user
 
 
 def delete_user(*, user_id: uuid.UUID) -> None:
-    """Delete a user or raise 404."""
-    session.delete(get_user(user_id=user_id))
+    """Delete a user or raise 404; auth and orders learn it from the event."""
+    user = get_user(user_id=user_id)
+    session.delete(user)
+    publish(USER_DELETED, subject=str(user.id), data={"id": user.id, "deleted_at": utcnow()})

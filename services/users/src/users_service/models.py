@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import UTCDateTime, create_db, utcnow
+from common.events import InboxMessageMixin, OutboxEventMixin
 
 db = create_db()
 
@@ -26,3 +27,18 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Fed by the orders service's events (users_service.handlers): placed +1, cancelled -1.
+    # Eventually consistent with orders, and never below 0 (a cancel may overtake its place).
+    open_order_count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class OutboxEvent(OutboxEventMixin, db.Model):
+    """The events users publishes (users_service.events), written in the request's transaction."""
+
+    __tablename__ = "outbox_events"
+
+
+class InboxMessage(InboxMessageMixin, db.Model):
+    """The ids of the events users handled (users_service.handlers): each is handled once."""
+
+    __tablename__ = "inbox_messages"

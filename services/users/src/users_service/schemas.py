@@ -14,6 +14,13 @@ class UserSchema(Schema):
     email = fields.Email(dump_only=True)
     name = fields.String(dump_only=True)
     is_active = fields.Boolean(dump_only=True)
+    open_order_count = fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "Orders placed and not cancelled, as the orders service's events "
+            "reported them (eventually consistent: it lags them by about a second)."
+        },
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 

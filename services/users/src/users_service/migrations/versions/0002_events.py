@@ -1,0 +1,53 @@
+"""Events: the outbox and inbox tables, and open_order_count (fed by the orders' events).
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "outbox_events",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("type", sa.String(length=255), nullable=False),
+        sa.Column("envelope", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("available_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
+    )
+    op.create_index(op.f("ix_outbox_events_published_at"), "outbox_events", ["published_at"])
+    op.create_table(
+        "inbox_messages",
+        sa.Column("id", sa.String(length=255), nullable=False),
+        sa.Column("type", sa.String(length=255), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_messages")),
+    )
+    op.create_index(op.f("ix_inbox_messages_received_at"), "inbox_messages", ["received_at"])
+    # Existing users start at 0: orders placed before this revision are not counted. A plain
+    # ALTER on both databases: a batch copy of the table on SQLite would lose uq_users_email_lower
+    # (an expression index, which SQLite's reflection skips).
+    op.add_column(
+        "users", sa.Column("open_order_count", sa.Integer(), server_default="0", nullable=False)
+    )
+
+
+def downgrade():
+    op.drop_column("users", "open_order_count")  # SQLite 3.35+ drops a column in place
+    op.drop_index(op.f("ix_inbox_messages_received_at"), table_name="inbox_messages")
+    op.drop_table("inbox_messages")
+    op.drop_index(op.f("ix_outbox_events_published_at"), table_name="outbox_events")
+    op.drop_table("outbox_events")
