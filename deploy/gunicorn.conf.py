@@ -1,6 +1,11 @@
 """gunicorn settings shared by every service, in containers and on a laptop (env overrides)."""
 
+import logging
 import os
+
+from gunicorn import glogging
+
+from common.logs import json_formatter
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -22,6 +27,29 @@ limit_request_field_size = 8190
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own lines (its error log; its access log if turned on) as the services' JSON.
+
+    A subclass rather than ``logconfig_dict``: with that setting gunicorn treats its access log
+    as on and builds an access record for every request, the line the app already writes.
+    """
+
+    def setup(self, cfg):  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        # SERVICE_NAME when the environment sets one, else the app's package by the platform's
+        # naming: "users_service:create_app()" -> "users".
+        app_package = cfg.proc_name.partition(":")[0]
+        service = os.environ.get("SERVICE_NAME") or app_package.removesuffix("_service")
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                # Stream and file handlers; a syslog handler keeps gunicorn's syslog prefix.
+                if isinstance(handler, logging.StreamHandler):
+                    handler.setFormatter(json_formatter(service))
+
+
+logger_class = JsonLogger
 # No runtime control socket: nothing here uses it, and a read-only container has no home for it.
 control_socket_disable = True
 

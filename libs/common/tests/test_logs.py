@@ -3,10 +3,13 @@
 import io
 import json
 import logging
+import os
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+
+from common.logs import configure_logging
 
 
 @pytest.fixture()
@@ -94,3 +97,19 @@ def test_client_errors_are_not_logged_as_errors(client, log_lines):
     client.post("/widgets", json={})
 
     assert log_lines("common.errors") == []
+
+
+def test_configure_logging_leaves_the_stdlib_switches_alone(monkeypatch):
+    # The process's first call (the one that adds the handler) is the one that could flip them.
+    root = logging.getLogger()
+    others = [h for h in root.handlers if not getattr(h, "_platform_json", False)]
+    monkeypatch.setattr(root, "handlers", others)
+
+    configure_logging("tiny")
+
+    assert logging.logThreads and logging.logProcesses and logging.logMultiprocessing
+    assert logging._srcfile is not None
+    # What gunicorn's master formats once the app is preloaded in it.
+    record = logging.makeLogRecord({"msg": "Booting worker"})
+    line = logging.Formatter("[%(process)d] %(message)s").format(record)
+    assert line == f"[{os.getpid()}] Booting worker"
