@@ -46,3 +46,10 @@ def test_reserved_or_malformed_role_fails(app, client, httpserver, role):
     result = grant(app, account["email"], role)
     assert result.exit_code == 1
     assert "Not a role that can be granted" in result.output
+
+
+def test_events_relay_says_auth_publishes_nothing(app):
+    # auth only consumes: it maps no outbox table, and its relay has nothing to run for.
+    result = app.test_cli_runner().invoke(args=["events", "relay"])
+    assert result.exit_code == 0, result.output
+    assert "auth has no outbox table: nothing to relay." in result.output

@@ -7,6 +7,7 @@ from flask import Flask
 
 from auth_service import cli, keys, passwords, profiles, routes
 from auth_service.config import AuthConfig
+from auth_service.handlers import handlers
 from auth_service.models import db
 from common.app import create_service_app
 
@@ -24,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "Registration, login, refresh-token rotation and the JWKS. "
             "Paths are served under /api/v1/auth."
         ),
+        handlers=handlers,
     )
     keys.init_app(app)
     passwords.init_app(app)

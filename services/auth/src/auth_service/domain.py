@@ -17,7 +17,7 @@ from auth_service import profiles, throttle, tokens
 from auth_service.models import DEFAULT_ROLES, Identity
 from auth_service.passwords import get_passwords
 from common.db import session
-from common.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 
 ADMIN_ROLE = "admin"
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -78,6 +78,16 @@ def register(*, email: str, password: str, name: str) -> Account:
     return Account(id=identity.id, email=identity.email, name=profile.name, roles=identity.roles)
 
 
+def _refuse_if_disabled(identity: Identity) -> None:
+    """403 for a deactivated account: the credentials are right, the account may not be used.
+
+    403 rather than 401: another password or token would not help. Only someone who proved to
+    hold the password (or a refresh token) ever sees it, so it tells a stranger nothing.
+    """
+    if not identity.is_active:
+        raise Forbidden("This account is deactivated.", code="account_disabled")
+
+
 def _tokens_for(identity: Identity, refresh_token: str) -> TokenPair:
     return TokenPair(
         access_token=tokens.issue_access_token(identity),
@@ -101,6 +111,7 @@ def login(*, email: str, password: str, ip: str) -> TokenPair:
             code="invalid_credentials",
             headers={"WWW-Authenticate": 'Bearer realm="platform"'},
         )
+    _refuse_if_disabled(identity)
     throttle.clear(email=account_key)
     if passwords.needs_rehash(identity.password_hash):
         # The cost was raised since this hash was made; only now do we hold the password.
@@ -113,6 +124,8 @@ def refresh(*, refresh_token: str) -> TokenPair:
     identity_id, new_refresh_token = tokens.rotate_refresh_token(refresh_token)
     # Tokens reference their identity (the foreign key cascades on delete).
     identity = session.get_one(Identity, identity_id)
+    # The 403 rolls the rotation back: once reactivated, the same refresh token works again.
+    _refuse_if_disabled(identity)
     return _tokens_for(identity, new_refresh_token)
 
 

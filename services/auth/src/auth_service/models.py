@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import UTCDateTime, create_db, utcnow
+from common.events import InboxMessageMixin
 
 db = create_db()
 
@@ -28,6 +29,12 @@ class Identity(db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     # A plain JSON list: assign a new list to change it (in-place mutation is not tracked).
     roles: Mapped[list[str]] = mapped_column(sa.JSON, default=lambda: list(DEFAULT_ROLES))
+    # The profile's is_active, as users' events report it (auth_service.handlers): false refuses
+    # login and refresh until an event says true again.
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # The profile's updated_at in the last event applied: an older event (no ordering is
+    # promised) must not undo a newer one. NULL until the first.
+    profile_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -61,3 +68,9 @@ class LoginFailure(db.Model):
     email: Mapped[str] = mapped_column(sa.String(320), index=True)
     ip: Mapped[str] = mapped_column(sa.String(45), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class InboxMessage(InboxMessageMixin, db.Model):
+    """The ids of the users' events auth handled (auth_service.handlers): each handled once."""
+
+    __tablename__ = "inbox_messages"

@@ -12,7 +12,8 @@ The consumer's handlers are those the service passed to ``create_service_app(han
 A service that consumes nothing has none: ``consume`` then says so and exits 0 instead of
 idling, since a queue bound to no event type would hold a connection open for nothing (deploy
 no consumer for such a service; a restart policy of ``on-failure`` leaves it stopped). A relay
-with an empty outbox idles quietly, so every service may run one from its first day.
+with an empty outbox idles quietly, so every service may run one from its first day; a service
+that maps no outbox table at all (it publishes nothing) is told so, and ``relay`` exits 0.
 
 ``--once`` serves operators (send or handle a backlog now, from a shell or a job) and tests,
 which cannot stop a loop that waits for SIGTERM.
@@ -31,7 +32,7 @@ from common.events.deadletters import list_dead_letters, replay_dead_letters
 from common.events.inbox import Handlers
 from common.events.outbox import OutboxEventMixin
 from common.events.relay import Relay, run_relay
-from common.events.settings import require_model
+from common.events.settings import mapped_model, require_model
 
 HANDLERS = "events_handlers"  # the app.extensions key
 
@@ -70,6 +71,11 @@ def _unpublished(app: Flask) -> int:
 def relay_command(once: bool) -> None:
     """Send the outbox's committed events to the broker, until SIGTERM."""
     app = _app()
+    with app.app_context():
+        outbox = mapped_model(OutboxEventMixin)
+    if outbox is None:
+        click.echo(f"{app.config['SERVICE_NAME']} has no outbox table: nothing to relay.")
+        return
     if not once:
         run_relay(app)
         return

@@ -27,15 +27,16 @@ class Login(Resource):
         tags=TAGS,
         body=LoginSchema,
         response=TokenPairSchema,
-        errors=[401, 429],
+        errors=[401, 403, 429],
         links=SESSION_LINKS,
     )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Log in.
 
         Answers an access token and a refresh token. 401 `invalid_credentials` for an unknown
-        email and a wrong password alike. Failed logins are throttled per account and per client
-        IP: 429 with Retry-After.
+        email and a wrong password alike; 403 `account_disabled` for the right password of a
+        deactivated account. Failed logins are throttled per account and per client IP: 429 with
+        Retry-After.
         ---
         """
         # remote_addr is the client's address: common applies ProxyFix behind TRUSTED_PROXIES.
@@ -52,7 +53,7 @@ class Refresh(Resource):
         tags=TAGS,
         body=RefreshTokenSchema,
         response=TokenPairSchema,
-        errors=[401],
+        errors=[401, 403],
         links=SESSION_LINKS,
     )
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -60,7 +61,8 @@ class Refresh(Resource):
 
         Answers a new access token and a new refresh token. Each refresh token works once and is
         replaced by the one returned. Presenting a used token again revokes its whole family:
-        every session token of that login.
+        every session token of that login. 403 `account_disabled` while the account is
+        deactivated (the token stays good for after its reactivation).
         ---
         """
         pair = domain.refresh(**parse_body(RefreshTokenSchema()))
