@@ -67,6 +67,13 @@ class Config:
     HTTP_CONNECT_TIMEOUT = float(os.environ.get("HTTP_CONNECT_TIMEOUT", "0.5"))
     HTTP_READ_TIMEOUT = float(os.environ.get("HTTP_READ_TIMEOUT", "2.0"))
     HTTP_RETRIES = env_int("HTTP_RETRIES", 2)
+    # The most one call may take, retries included: a hung dependency fails a request path in
+    # about this, not in attempts x read timeout (see common.http).
+    HTTP_DEADLINE = float(os.environ.get("HTTP_DEADLINE", "1.0"))
+    # Failed calls in a row that open a dependency's circuit breaker (0: none), and how long it
+    # then refuses calls at once before one trial call.
+    HTTP_BREAKER_FAILURES = env_int("HTTP_BREAKER_FAILURES", 5)
+    HTTP_BREAKER_COOLDOWN = float(os.environ.get("HTTP_BREAKER_COOLDOWN", "5.0"))
 
     # Integration events (common.events). No BROKER_URL: kombu's filesystem transport in
     # EVENTS_FOLDER (default: <instance folder>/events), shared by the services of one host.
