@@ -14,6 +14,8 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from orders_service import create_app
+from orders_service.users_client import EXTENSION
+from tests.utils.events import REGISTERED, handle, user_state
 from tests.utils.users import UsersStub
 
 if TYPE_CHECKING:
@@ -47,10 +49,13 @@ def app_config(app_config: dict[str, Any], make_httpserver: HTTPServer) -> dict[
 
 
 @pytest.fixture()
-def users(httpserver: HTTPServer) -> Iterator[UsersStub]:
+def users(app: Flask, httpserver: HTTPServer) -> Iterator[UsersStub]:
     """What the users service answers in this test; nothing (500) unless configured."""
     yield UsersStub(httpserver)
     httpserver.clear()
+    # The app lives for the session: failures a test provoked must not open the next one's
+    # circuit breaker.
+    app.extensions[EXTENSION].breaker.reset()
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,12 @@ def admin(tokens: "TokenFactory", users: UsersStub) -> Caller:
 def stranger(tokens: "TokenFactory") -> Caller:
     """A user the users stub has not been told about: configure it in the test."""
     return _caller(tokens, "user")
+
+
+@pytest.fixture()
+def carol(app: Flask, tokens: "TokenFactory") -> Caller:
+    """A user orders heard of through users.user.registered.v1 (active, at EPOCH + 10 s), so
+    orders never asks users about her."""
+    caller = _caller(tokens, "user")
+    assert handle(app, user_state(REGISTERED, caller.id, seconds=10))
+    return caller

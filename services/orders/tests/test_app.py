@@ -1,10 +1,12 @@
 """The factory, the users client, the documented contract of orders, and the platform contract."""
 
 from common.contract import ServiceContract
+from common.events.cli import HANDLERS
 from common.http import ServiceClient
 from common.idempotency import KEY_PATTERN
 from common.testing import assert_examples_succeed
 from orders_service import create_app
+from orders_service.handlers import handlers
 from orders_service.users_client import EXTENSION
 
 PATHS = {
@@ -26,6 +28,16 @@ def test_users_client_is_built_once_per_app_with_its_settings(app):
     assert isinstance(client, ServiceClient)
     assert client.base_url == app.config["USERS_URL"]
     assert client.timeout == (app.config["HTTP_CONNECT_TIMEOUT"], 0.3)
+    assert client.deadline == app.config["HTTP_DEADLINE"]
+
+
+def test_the_consumer_handles_users_account_events(app):
+    assert app.extensions[HANDLERS] is handlers
+    assert handlers.types() == [
+        "users.user.deleted.v1",
+        "users.user.registered.v1",
+        "users.user.updated.v1",
+    ]
 
 
 def test_every_operation_requires_a_token_and_documents_its_errors(client):

@@ -8,6 +8,7 @@ from flask import Flask
 from common.app import create_service_app
 from orders_service import routes, users_client
 from orders_service.config import OrdersConfig
+from orders_service.handlers import handlers
 from orders_service.models import db
 
 
@@ -19,6 +20,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         overrides=config,
         db=db,
         register_routes=routes.register,
+        # users' account events, into the read model orders checks before an order.
+        handlers=handlers,
         title="Orders service",
         description=(
             "Orders placed by users. Paths are served under /api/v1/orders; every one needs a "

@@ -2,10 +2,12 @@
 
 Functions take keyword-only arguments and raise common.errors exceptions; the request's
 transaction (common.transaction) commits or rolls back around them. ``owner_id`` restricts a
-call to one user's orders; None (an admin) means every order.
+call to one user's orders; None (an admin) means every order. Every change publishes its event
+(orders_service.events) in that same transaction: the event exists exactly when the change does.
 """
 
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -13,14 +15,17 @@ import sqlalchemy as sa
 from common.db import session
 from common.envelope import Page
 from common.errors import Conflict, NotFound
-from orders_service import users_client
+from common.events import publish
+from orders_service import known_users
+from orders_service.events import ORDER_CANCELLED, ORDER_PLACED
 from orders_service.models import CANCELLED, PLACED, Order, OrderItem
 
 
 def place_order(*, user_id: uuid.UUID, currency: str, items: list[dict[str, Any]]) -> Order:
     """Place an order for an active user; line totals and the total are computed here."""
-    # Before anything is written: an account that cannot order, or users down, stores nothing.
-    users_client.require_active_user(user_id)
+    # Before anything is written: an account that cannot order, or users down while asked about
+    # an account orders has not heard of, stores nothing.
+    known_users.require_can_order(user_id)
     lines = [
         OrderItem(
             position=position,
@@ -40,6 +45,7 @@ def place_order(*, user_id: uuid.UUID, currency: str, items: list[dict[str, Any]
     )
     session.add(order)
     session.flush()  # the id and timestamps are known before the view answers
+    publish(ORDER_PLACED, subject=str(order.id), data=order)
     return order
 
 
@@ -74,8 +80,11 @@ def list_orders(
     return Page(items=list(items), total=total, limit=limit, offset=offset)
 
 
-def cancel_order(*, order_id: uuid.UUID, owner_id: uuid.UUID | None) -> Order:
-    """Cancel a placed order; 409 ``invalid_state`` in any other state."""
+def cancel_order(*, order_id: uuid.UUID, owner_id: uuid.UUID | None, reason: str) -> Order:
+    """Cancel a placed order; 409 ``invalid_state`` in any other state.
+
+    :param reason: why, as the cancelled event says it (orders_service.events.CANCEL_REASONS).
+    """
     order = get_order(order_id=order_id, owner_id=owner_id)
     # Compare-and-set: only a row still "placed" changes, so of two concurrent cancellations
     # (or a cancellation racing fulfilment) exactly one wins, on every database backend.
@@ -88,4 +97,28 @@ def cancel_order(*, order_id: uuid.UUID, owner_id: uuid.UUID | None) -> Order:
     if cast(sa.CursorResult[Any], cancelled).rowcount != 1:
         raise Conflict("Only a placed order can be cancelled.", code="invalid_state")
     session.refresh(order)  # status and updated_at as stored
+    _publish_cancelled(order.id, order.user_id, reason, order.updated_at)
     return order
+
+
+def cancel_open_orders(*, user_id: uuid.UUID, reason: str) -> int:
+    """Cancel every placed order of ``user_id``, one cancelled event each; return how many."""
+    # The same compare-and-set as cancel_order, for all of them at once: an order its owner
+    # cancels concurrently is cancelled (and announced) once, by whichever commits first.
+    rows = session.execute(
+        sa.update(Order)
+        .where(Order.user_id == user_id, Order.status == PLACED)
+        .values(status=CANCELLED)
+        .returning(Order.id, Order.updated_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for order_id, cancelled_at in rows:
+        _publish_cancelled(order_id, user_id, reason, cancelled_at)
+    return len(rows)
+
+
+def _publish_cancelled(
+    order_id: uuid.UUID, user_id: uuid.UUID, reason: str, cancelled_at: datetime
+) -> None:
+    data = {"id": order_id, "user_id": user_id, "reason": reason, "cancelled_at": cancelled_at}
+    publish(ORDER_CANCELLED, subject=str(order_id), data=data)

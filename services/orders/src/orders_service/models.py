@@ -1,4 +1,8 @@
-"""The orders service's tables; its metadata is its own (common.db.create_db)."""
+"""The orders service's tables; its metadata is its own (common.db.create_db).
+
+Besides orders: what orders knows of users (``KnownUser``, fed by users' events), and the
+mechanisms' tables (idempotency keys, the events outbox and inbox).
+"""
 
 import uuid
 from datetime import datetime
@@ -7,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import UTCDateTime, create_db, utcnow
+from common.events import InboxMessageMixin, OutboxEventMixin
 from common.idempotency import IdempotencyKeyMixin
 
 db = create_db()
@@ -74,3 +79,31 @@ class IdempotencyKey(IdempotencyKeyMixin, db.Model):
     """Idempotency-Key claims and the responses they replay (see common.idempotency)."""
 
     __tablename__ = "idempotency_keys"
+
+
+class KnownUser(db.Model):
+    """A user as orders last heard of them: the local read model of users' events.
+
+    Creating an order reads this instead of calling users. ``updated_at`` is users' time of the
+    state held (from the event or users' answer), so an older update arriving late is ignored;
+    ``deleted`` is final (user ids are never reused).
+    """
+
+    __tablename__ = "known_users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    is_active: Mapped[bool] = mapped_column()
+    deleted: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxEvent(OutboxEventMixin, db.Model):
+    """Events orders publishes, written in the request's transaction (common.events)."""
+
+    __tablename__ = "outbox_events"
+
+
+class InboxMessage(InboxMessageMixin, db.Model):
+    """Ids of the events orders handled: a redelivered event is skipped (common.events)."""
+
+    __tablename__ = "inbox_messages"

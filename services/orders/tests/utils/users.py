@@ -14,15 +14,20 @@ def user_path(user_id: uuid.UUID) -> str:
     return f"/api/v1/users/{user_id}"
 
 
-def user_body(user_id: uuid.UUID, *, active: bool = True) -> dict[str, Any]:
-    """What users answers for an existing account."""
+def user_body(
+    user_id: uuid.UUID, *, active: bool = True, updated_at: str | None = "2026-01-01T00:00:00Z"
+) -> dict[str, Any]:
+    """What users answers for an existing account (``updated_at`` None: without the field)."""
+    user = {
+        "id": str(user_id),
+        "email": f"{user_id}@example.com",
+        "name": "Test User",
+        "is_active": active,
+    }
+    if updated_at is not None:
+        user["updated_at"] = updated_at
     return {
-        "data": {
-            "id": str(user_id),
-            "email": f"{user_id}@example.com",
-            "name": "Test User",
-            "is_active": active,
-        },
+        "data": user,
         "meta": {"request_id": "users"},
     }
 
@@ -33,9 +38,15 @@ class UsersStub:
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
 
-    def active(self, user_id: uuid.UUID, *, delay: float = 0.0) -> None:
+    def active(
+        self,
+        user_id: uuid.UUID,
+        *,
+        delay: float = 0.0,
+        updated_at: str | None = "2026-01-01T00:00:00Z",
+    ) -> None:
         """Answer 200 with an active account, after ``delay`` seconds."""
-        body = json.dumps(user_body(user_id))
+        body = json.dumps(user_body(user_id, updated_at=updated_at))
 
         def answer(request: Request) -> Response:
             time.sleep(delay)

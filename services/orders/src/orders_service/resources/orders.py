@@ -16,6 +16,7 @@ from common.errors import Forbidden
 from common.idempotency import idempotent
 from common.swagger import operation
 from orders_service import domain
+from orders_service.events import CANCELLED_BY_ADMIN, CANCELLED_BY_USER
 from orders_service.models import IdempotencyKey
 from orders_service.schemas import OrderCreateSchema, OrderQuerySchema, OrderSchema
 
@@ -87,8 +88,10 @@ class OrderList(AuthResource):
         """Place an order.
 
         The order is the caller's; the Location header points at it. The service computes line
-        totals and the total. The caller's account must exist and be active in the users service
-        (403 `user_inactive`; 503 `users_unavailable` when users cannot answer).
+        totals and the total. The caller's account must exist and be active: 403 `user_inactive`
+        if it is deactivated, deleted or unknown to the users service. Orders decides from what
+        users' events told it; only for an account it has not heard of yet does it ask users,
+        and then 503 `users_unavailable` (within about a second) when users cannot answer.
         ---
         """
         body = parse_body(OrderCreateSchema())
@@ -124,5 +127,9 @@ class OrderCancel(AuthResource):
         otherwise).
         ---
         """
-        order = domain.cancel_order(order_id=order_id, owner_id=visible_owner())
+        owner_id = visible_owner()
+        # What the cancelled event says: an admin's cancellation is the admin's, even of an order
+        # of their own (the caller's role decides, as it decides what they may see).
+        reason = CANCELLED_BY_ADMIN if owner_id is None else CANCELLED_BY_USER
+        order = domain.cancel_order(order_id=order_id, owner_id=owner_id, reason=reason)
         return order_schema.dump(order)
