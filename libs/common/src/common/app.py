@@ -17,6 +17,7 @@ from werkzeug.wsgi import LimitedStream
 from common import auth, errors, health, logs, request_id, swagger, transaction
 from common.api import Api
 from common.config import Config
+from common.events import asyncapi
 from common.events import cli as events_cli
 from common.events.inbox import Handlers
 
@@ -109,7 +110,7 @@ def create_service_app(
     description: str = "",
     handlers: Handlers | None = None,
 ) -> Flask:
-    """Build a service app: config, logging, request id, errors, session, routes, Swagger.
+    """Build a service app: config, logging, request id, errors, session, routes, API documents.
 
     :param import_name: the service package (``__name__`` of its ``__init__``); its
         ``migrations/`` folder holds the Alembic revisions.
@@ -151,5 +152,7 @@ def create_service_app(
     api = Api(app)
     register_routes(api)
     swagger.init_app(app, title=title, description=description)
+    # Its events next to its API: /asyncapi.json, what it publishes and what it consumes.
+    asyncapi.init_app(app, title=title, handlers=handlers)
     events_cli.init_app(app, handlers)
     return app
