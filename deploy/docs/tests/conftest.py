@@ -27,16 +27,23 @@ def service_servers() -> Iterator[list[HTTPServer]]:
 
 @pytest.fixture()
 def serve(service_servers: list[HTTPServer]) -> Iterator[Callable[..., str]]:
-    """Start a fake service answering ``spec`` at /apispec.json; return its base URL."""
+    """Start a fake service answering ``spec`` at /apispec.json; return its base URL.
+
+    ``events``, if given, is answered at /asyncapi.json (a service without it answers 500 there,
+    pytest-httpserver's "no handler").
+    """
     free = list(service_servers)
 
-    def start(spec: Spec | str, status: int = 200) -> str:
+    def start(spec: Spec | str, status: int = 200, events: Spec | str | None = None) -> str:
         server = free.pop(0)
-        handler = server.expect_request("/apispec.json")
-        if isinstance(spec, str):
-            handler.respond_with_data(spec, status=status)
-        else:
-            handler.respond_with_json(spec, status=status)
+        for route, document in (("/apispec.json", spec), ("/asyncapi.json", events)):
+            if document is None:
+                continue
+            handler = server.expect_request(route)
+            if isinstance(document, str):
+                handler.respond_with_data(document, status=status)
+            else:
+                handler.respond_with_json(document, status=status)
         return server.url_for("").rstrip("/")
 
     yield start

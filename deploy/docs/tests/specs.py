@@ -1,4 +1,5 @@
-"""Realistic OpenAPI documents of fake services, shaped like the ones common.swagger writes.
+"""Realistic OpenAPI documents of fake services, shaped like the ones common.swagger writes,
+and their AsyncAPI documents, written by common.events.asyncapi itself.
 
 Each has the platform's Envelope, ErrorEnvelope, Meta and error responses, alike in every
 service but orders' Envelope; and they collide on purpose: users and orders both define ``User``
@@ -7,6 +8,11 @@ and ``Envelope``, with different content.
 
 from copy import deepcopy
 from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from common.events import EventType
+from common.events.asyncapi import build_document
 
 Spec = dict[str, Any]
 
@@ -201,3 +207,69 @@ def auth_spec() -> Spec:
         },
     }
     return document("Auth service", paths, {"Tokens": tokens, "Login": login})
+
+
+# The services' events documents, written by the code the services use (common.events.asyncapi)
+# from event types declared here: users produces the user's lifecycle, orders the orders'; auth
+# and orders consume users' deletion, users consumes orders' placement.
+class UserSchema(Schema):
+    """A user as the events carry it."""
+
+    id = fields.UUID(required=True)
+    email = fields.Email(required=True)
+    nickname = fields.String(allow_none=True)
+
+
+class UserDeletedSchema(Schema):
+    """A deleted user."""
+
+    id = fields.UUID(required=True)
+    deleted_at = fields.AwareDateTime(required=True)
+
+
+class LineSchema(Schema):
+    """One line of an order."""
+
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    quantity = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class OrderPlacedSchema(Schema):
+    """A placed order."""
+
+    id = fields.UUID(required=True)
+    currency = fields.String(required=True, validate=validate.OneOf(["EUR", "USD"]))
+    lines = fields.List(fields.Nested(LineSchema), required=True)
+
+
+USER_REGISTERED = EventType("users.user.registered.v1", UserSchema, "A user registered.")
+USER_DELETED = EventType("users.user.deleted.v1", UserDeletedSchema, "A user was deleted.")
+ORDER_PLACED = EventType("orders.order.placed.v1", OrderPlacedSchema, "An order was placed.")
+EXCHANGE = "platform.events"
+
+
+def events_document(service: str, produced: list[EventType], consumed: list[str]) -> Spec:
+    """One service's AsyncAPI document, as ``/asyncapi.json`` answers it."""
+    return build_document(
+        service=service,
+        title=f"{service.capitalize()} service",
+        exchange=EXCHANGE,
+        produced=produced,
+        consumed=consumed,
+        consumer_queue=f"{EXCHANGE}.{service}",
+    )
+
+
+def users_events() -> Spec:
+    """users: publishes its users' lifecycle, consumes orders' placement."""
+    return events_document("users", [USER_REGISTERED, USER_DELETED], [ORDER_PLACED.name])
+
+
+def orders_events() -> Spec:
+    """orders: publishes placements, consumes the users' registrations and deletions."""
+    return events_document("orders", [ORDER_PLACED], [USER_REGISTERED.name, USER_DELETED.name])
+
+
+def auth_events() -> Spec:
+    """auth: publishes nothing, consumes deletions."""
+    return events_document("auth", [], [USER_DELETED.name])

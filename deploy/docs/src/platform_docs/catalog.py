@@ -1,4 +1,4 @@
-"""The services and their live OpenAPI documents, fetched on demand and kept a few seconds.
+"""The services and their live documents (OpenAPI, AsyncAPI), fetched on demand, kept a few seconds.
 
 One page load asks for the UI, the merged document and perhaps a service's own: the cache makes
 that one discovery and one fetch per service. A spec that cannot be fetched is cached as missing
@@ -13,6 +13,7 @@ from typing import Any, TypeGuard, TypeVar
 from flask import Flask, current_app
 
 from common.errors import DependencyUnavailable, NotFound
+from common.events.asyncapi import ASYNCAPI_ROUTE
 from common.http import ServiceClient
 from common.swagger import SPEC_ROUTE
 from platform_docs import discovery
@@ -67,17 +68,29 @@ class Catalog:
 
     def spec(self, service: Service) -> Spec | None:
         """Return the service's OpenAPI 3.0 document as it serves it, or None if unavailable."""
-        return self._cache.get(f"spec:{service.name}", lambda: self._fetch(service))
+        return self._cache.get(
+            f"spec:{service.name}",
+            lambda: self._fetch(service, SPEC_ROUTE, _is_openapi_3_0, "OpenAPI 3.0"),
+        )
 
-    def _fetch(self, service: Service) -> Spec | None:
-        """Fetch the service's document; None when it is down, too slow or not OpenAPI 3.0."""
+    def events(self, service: Service) -> Spec | None:
+        """Return the service's AsyncAPI 3.0 document (its events), or None if unavailable."""
+        return self._cache.get(
+            f"events:{service.name}",
+            lambda: self._fetch(service, ASYNCAPI_ROUTE, _is_asyncapi_3, "AsyncAPI 3.0"),
+        )
+
+    def _fetch(
+        self, service: Service, route: str, usable: Callable[[Any], bool], kind: str
+    ) -> Spec | None:
+        """Fetch one of the service's documents; None when it is down, too slow or unusable."""
         try:
-            response = self._client(service).get(SPEC_ROUTE)
+            response = self._client(service).get(route)
             spec = response.json() if response.status_code == 200 else None
         except (DependencyUnavailable, ValueError):  # refused, timed out, 5xx, or not JSON
             spec = None
-        if not _is_openapi_3_0(spec):
-            log.warning("no OpenAPI 3.0 document at %s%s", service.url, SPEC_ROUTE)
+        if not usable(spec):
+            log.warning("no %s document at %s%s", kind, service.url, route)
             return None
         return spec
 
@@ -97,6 +110,16 @@ def _is_openapi_3_0(spec: Any) -> TypeGuard[Spec]:
         and str(spec.get("openapi", "")).startswith("3.0.")
         and isinstance(spec.get("paths"), dict)
         and isinstance(spec.get("components", {}), dict)
+    )
+
+
+def _is_asyncapi_3(document: Any) -> TypeGuard[Spec]:
+    """Tell a mergeable events document: AsyncAPI 2 has no ``operations`` to merge."""
+    return (
+        isinstance(document, dict)
+        and str(document.get("asyncapi", "")).startswith("3.")
+        and isinstance(document.get("channels", {}), dict)
+        and isinstance(document.get("operations", {}), dict)
     )
 
 

@@ -1,11 +1,13 @@
-"""The docs' URLs: Swagger UI, the merged document, each service's own, and the probes.
+"""The docs' URLs: Swagger UI, the merged document, each service's own, the events catalog
+(AsyncAPI and a page), and the probes.
 
 Everything a browser sees lives under ``/apidocs``, the prefix the gateway routes here. The
-OpenAPI documents are answered bare, not in the envelope: Swagger UI and code generators read
-them as they are (like each service's ``/apispec.json``).
+OpenAPI and AsyncAPI documents are answered bare, not in the envelope: Swagger UI, AsyncAPI
+tools and code generators read them as they are (like each service's ``/apispec.json``).
 """
 
 from pathlib import Path
+from typing import Any
 
 import flask_swagger_ui
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
@@ -13,7 +15,9 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from common.envelope import json_response, success_body
 from common.errors import DependencyUnavailable
 from platform_docs.catalog import current_catalog
-from platform_docs.merge import for_gateway, merge, with_prefix
+from platform_docs.events import catalog as events_catalog
+from platform_docs.events import merge_events
+from platform_docs.merge import UNAVAILABLE, for_gateway, merge, with_prefix
 
 # Swagger UI's own release dist, as flask-swagger-ui ships it (its version is Swagger UI's):
 # served from here, so the page needs no CDN. Only the files are used, not its blueprint, so the
@@ -80,6 +84,34 @@ def service_spec(name: str) -> Response:
     if spec is None:
         raise DependencyUnavailable(service.name)
     return jsonify(for_gateway(spec, prefix=service.prefix, server_url=gateway_url()))
+
+
+def merged_events() -> dict[str, Any]:
+    """Every service's AsyncAPI document merged; the services without one are listed."""
+    catalog = current_catalog()
+    documents, unavailable = {}, []
+    for service in catalog.services():
+        document = catalog.events(service)
+        if document is None:
+            unavailable.append(service.name)
+        else:
+            documents[service.name] = document
+    return merge_events(documents, unavailable=unavailable)
+
+
+@docs.get("/asyncapi.json")
+def asyncapi() -> Response:
+    """The events catalog as one AsyncAPI 3.0 document: each type, its producer, its consumers."""
+    return jsonify(merged_events())
+
+
+@docs.get("/events")
+def events() -> str:
+    """The events catalog as a page: a table per event type, no script."""
+    merged = merged_events()
+    return render_template(
+        "events.html", entries=events_catalog(merged), unavailable=merged[UNAVAILABLE]
+    )
 
 
 @health.get("/live")
