@@ -148,3 +148,33 @@ def test_every_documented_operation_is_answered_by_a_service(
             wrong.append(describe(response))
 
     assert not wrong, "operations not answered as documented:\n" + "\n".join(wrong)
+
+
+def _parties(document: dict[str, Any], event_type: str) -> dict[str, list[str]]:
+    """The services sending and receiving ``event_type``, read from the operations' tags."""
+    found: dict[str, list[str]] = {"send": [], "receive": []}
+    for operation in document["operations"].values():
+        if operation["channel"] == {"$ref": f"#/channels/{event_type}"}:
+            found[operation["action"]] += [tag["name"] for tag in operation["tags"][:1]]
+    return {action: sorted(services) for action, services in found.items()}
+
+
+def test_events_catalog_names_each_types_producer_and_consumers(api: ApiClient) -> None:
+    response = api.get("/apidocs/asyncapi.json")
+    assert response.status_code == 200, describe(response)
+    document = response.json()
+    assert document["asyncapi"] == "3.0.0"
+    assert document["x-unavailable-services"] == []
+    deleted, placed = "users.user.deleted.v1", "orders.order.placed.v1"
+    assert _parties(document, deleted) == {"send": ["users"], "receive": ["auth", "orders"]}
+    assert _parties(document, placed) == {"send": ["orders"], "receive": ["users"]}
+    # The data schema is the producer's, from the marshmallow schema publish validates with.
+    data = document["channels"][deleted]["messages"][deleted]["payload"]["properties"]["data"]
+    assert set(data["required"]) == {"id", "deleted_at"}
+
+
+def test_events_catalog_page_is_html(api: ApiClient) -> None:
+    response = api.get("/apidocs/events")
+    assert response.status_code == 200, describe(response)
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert 'id="users.user.deleted.v1"' in response.text
