@@ -173,3 +173,12 @@ def test_nullable_and_nested_fields_are_json_schema(asyncapi_validator):
     assert data["properties"]["address"]["properties"]["street"] == {"type": "string"}
     assert data["properties"]["tags"]["items"]["required"] == ["street"]
     assert "components" not in document
+
+
+def test_a_service_without_events_serves_an_empty_valid_document(asyncapi_validator):
+    # The new-service template's start: an events module declaring nothing, no handlers.
+    document = build_document(
+        service="fresh", title="Fresh service", exchange="platform.events", produced=[], consumed=[]
+    )
+    assert_valid(asyncapi_validator, document)
+    assert document["channels"] == {} and document["operations"] == {}
