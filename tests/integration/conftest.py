@@ -2,7 +2,10 @@
 
 ``PLATFORM_URL`` is the gateway's base URL; without it the suite starts the no-Docker platform
 itself (`platform up`, from deploy/local) and stops it at the end. ``PLATFORM_CONTROL=compose``
-enables the tests that stop services or read their logs; without it they are skipped.
+enables the tests that stop services or read their logs; on the platform the suite started,
+``LocalControl`` does what it can there (pause, logs). A test marked
+``@pytest.mark.control("stop", ...)`` is skipped when there is no control or the control lacks
+one of those methods.
 """
 
 import os
@@ -21,8 +24,14 @@ from api_client import (
     sign_up,
     token_claims,
 )
-from local_stack import local_platform
-from platform_control import ComposeControl, control_from_env
+from local_stack import LocalStack, local_platform
+from platform_control import (
+    ComposeControl,
+    Control,
+    LocalControl,
+    control_from_env,
+    driver_class,
+)
 
 # The bootstrap admin: auth grants `admin` to emails in AUTH_ADMIN_EMAILS at registration.
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
@@ -39,16 +48,29 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "load: many concurrent clients for LOAD_SECONDS (default 60; 0 skips) through the gateway",
     )
+    config.addinivalue_line(
+        "markers",
+        "control(*methods): the platform control's methods the test uses; skipped without a "
+        "control that has them all",
+    )
 
 
 @pytest.fixture(scope="session")
-def platform_url() -> Iterator[str]:
-    """The gateway's base URL: PLATFORM_URL, or a no-Docker platform started for this run."""
+def local_stack() -> Iterator[LocalStack | None]:
+    """The no-Docker platform this run started, or None when PLATFORM_URL names one."""
     if os.environ.get("PLATFORM_URL"):
-        yield os.environ["PLATFORM_URL"].rstrip("/")
+        yield None
         return
-    with local_platform() as url:
-        yield url
+    with local_platform() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def platform_url(local_stack: LocalStack | None) -> str:
+    """The gateway's base URL: PLATFORM_URL, or a no-Docker platform started for this run."""
+    if local_stack is not None:
+        return local_stack.url
+    return os.environ["PLATFORM_URL"].rstrip("/")
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +85,38 @@ def api(platform_url: str) -> Iterator[ApiClient]:
 
 
 @pytest.fixture(scope="session")
-def platform_control() -> ComposeControl | None:
-    """The driver PLATFORM_CONTROL names, or None."""
-    return control_from_env(os.environ)
+def platform_control(local_stack: LocalStack | None) -> Control | None:
+    """The driver PLATFORM_CONTROL names, the local one for a platform this run started, or None."""
+    named = control_from_env(os.environ)
+    if named is None and local_stack is not None:
+        return LocalControl(local_stack.pid, local_stack.log_path)
+    return named
 
 
 @pytest.fixture(scope="session")
-def control(platform_control: ComposeControl | None) -> ComposeControl:
+def control(platform_control: Control | None) -> Control:
     """The platform's control; skips the test when PLATFORM_CONTROL is unset."""
     if platform_control is None:
         pytest.skip("PLATFORM_CONTROL is unset: set it to 'compose' to stop services and read logs")
     return platform_control
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test marked ``control(...)`` unless the run's control has those methods.
+
+    Here rather than in a fixture: a class-scoped fixture that stops a service would otherwise
+    run (and fail) before a function-scoped check could skip.
+    """
+    # Every mark counts: the module's, the class's, the function's and a parameter's.
+    wanted = [method for marker in item.iter_markers("control") for method in marker.args]
+    if not wanted:
+        return
+    driver = driver_class(os.environ)
+    if driver is None:
+        pytest.skip("PLATFORM_CONTROL is unset: set it to 'compose' to stop services and read logs")
+    missing = [method for method in dict.fromkeys(wanted) if not hasattr(driver, method)]
+    if missing:
+        pytest.skip(f"{driver.__name__} cannot {', '.join(missing)} on this platform")
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +129,7 @@ def user(api: ApiClient) -> Account:
 
 
 @pytest.fixture(scope="session")
-def admin(api: ApiClient, platform_control: ComposeControl | None) -> Account:
+def admin(api: ApiClient, platform_control: Control | None) -> Account:
     """The admin account, registered on the first run and reused by later ones.
 
     The platform grants ``admin`` at registration when AUTH_ADMIN_EMAILS lists the email. When
@@ -100,7 +143,7 @@ def admin(api: ApiClient, platform_control: ComposeControl | None) -> Account:
         assert error_of(response, 409)["code"] == "email_taken"
     tokens = _admin_login(api, email, password)
     if ADMIN_ROLE not in token_claims(tokens["access_token"])["roles"]:
-        if platform_control is None:
+        if not isinstance(platform_control, ComposeControl):
             pytest.skip(
                 f"{email} lacks the admin role: register it with AUTH_ADMIN_EMAILS={email} set "
                 "on auth, or set PLATFORM_CONTROL so the suite grants it"

@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from platform_local.stack import NOT_READY, READY
 
@@ -18,9 +19,18 @@ PORT_OFFSET = int(os.environ.get("INTEGRATION_PORT_OFFSET", "20000"))
 READY_WITHIN = 120.0
 
 
+@dataclass(frozen=True)
+class LocalStack:
+    """A running `platform up`: its gateway, its process (every other one is below it), its log."""
+
+    url: str
+    pid: int
+    log_path: str
+
+
 @contextmanager
-def local_platform() -> Iterator[str]:
-    """Run `platform up` on fresh SQLite databases; yield the gateway URL; stop it after."""
+def local_platform() -> Iterator[LocalStack]:
+    """Run `platform up` on fresh SQLite databases; yield where it runs; stop it after."""
     with tempfile.TemporaryDirectory(prefix="platform-it-") as data_dir:
         env = dict(os.environ, PLATFORM_PORT_OFFSET=str(PORT_OFFSET))
         env.pop("GATEWAY_PORT", None)
@@ -34,7 +44,7 @@ def local_platform() -> Iterator[str]:
         )
         try:
             _wait_until_ready(stack, log.name)
-            yield f"http://127.0.0.1:{8080 + PORT_OFFSET}"
+            yield LocalStack(f"http://127.0.0.1:{8080 + PORT_OFFSET}", stack.pid, log.name)
         finally:
             stack.send_signal(signal.SIGINT)  # honcho stops every process on Ctrl-C
             try:

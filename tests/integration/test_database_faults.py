@@ -27,7 +27,11 @@ from api_client import (
 )
 from platform_control import ComposeControl, PlatformControlError
 
-pytestmark = pytest.mark.faults
+# Databases are containers to stop under compose; the no-Docker platform's are SQLite files.
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.control("stop", "start", "is_ready", "is_healthy", "database_connections"),
+]
 
 # A request that needs the database fails within one connection attempt: the pool's
 # connect_timeout is 3 s (common.config), and a stopped container's name does not even resolve.

@@ -42,7 +42,7 @@ from api_client import (
     order_body,
     sign_up,
 )
-from platform_control import PROBE_TIMEOUT, ComposeControl, PlatformControlError
+from platform_control import PROBE_TIMEOUT, ComposeControl, Control, PlatformControlError
 
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS") or 60)
 pytestmark = [
@@ -423,7 +423,7 @@ def accounts(platform_url: str) -> list[Account]:
 def load_run(
     platform_url: str,
     accounts: list[Account],
-    platform_control: ComposeControl | None,
+    platform_control: Control | None,
     record_testsuite_property: Callable[[str, object], None],
     pytestconfig: pytest.Config,
 ) -> LoadRun:
@@ -447,7 +447,9 @@ def load_run(
             crashes.append(exc)
 
     threads = [threading.Thread(target=run, args=(client,), daemon=True) for client in clients]
-    sampler = ConnectionSampler(platform_control, started) if platform_control else None
+    # Only a control that can count connections samples them (not the no-Docker one: SQLite).
+    counts = isinstance(platform_control, ComposeControl)
+    sampler = ConnectionSampler(platform_control, started) if counts else None
     with sampler or nullcontext(), closing_all(sessions):
         for thread in threads:
             thread.start()
@@ -546,6 +548,7 @@ def test_every_created_order_is_readable_afterwards(load_run: LoadRun, platform_
     assert not unreadable, f"{len(unreadable)} orders unreadable, e.g. {unreadable[0]}"
 
 
+@pytest.mark.control("database_connections")
 def test_database_connections_stay_flat(load_run: LoadRun, control: ComposeControl) -> None:
     for service, samples in load_run.connections.items():
         first, second = halves(samples, load_run.seconds)
@@ -553,6 +556,7 @@ def test_database_connections_stay_flat(load_run: LoadRun, control: ComposeContr
         assert max(second) <= max(first) + CONNECTION_SLACK, f"{service}: {samples}"
 
 
+@pytest.mark.control("database_connections")
 def test_database_connections_stay_within_the_pools_budget(
     load_run: LoadRun, control: ComposeControl
 ) -> None:
