@@ -2,9 +2,11 @@
 
 One batch is one database transaction: claim up to ``EVENTS_RELAY_BATCH`` unpublished rows with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` (another relay skips them and takes the next ones, so
-replicas share the work and never send a row twice in the normal path), publish each with a
-publisher confirm, mark the confirmed ones, commit. A relay that dies between a confirm and the
-commit leaves its rows unmarked: they are sent again, and the consumers' inbox drops the copy.
+replicas share the work and never send a row twice in the normal path), publish them all, wait
+for the broker's confirms of the whole batch (one round trip, not one per event), mark the
+confirmed ones, commit. A relay that dies between a confirm and the commit, or loses the broker
+while waiting for confirms, leaves its rows unmarked: they are sent again, and the consumers'
+inbox drops the copy.
 Delivery is at least once; the order of events is not guaranteed across relays or retries.
 
 While the broker is away the relay backs off (capped exponential, jittered) and the backlog
@@ -28,7 +30,16 @@ from flask import Flask
 from kombu import Connection
 
 from common.db import get_db, utcnow
-from common.events.broker import Publisher, Topology, Unroutable, broker_errors, connect, encode
+from common.events.broker import (
+    Nacked,
+    Outgoing,
+    Publisher,
+    Topology,
+    Unroutable,
+    broker_errors,
+    connect,
+    encode,
+)
 from common.events.outbox import OutboxEventMixin, notify_channel
 from common.events.retention import purge_expired
 from common.events.settings import EventSettings, backoff, require_model, settings
@@ -102,27 +113,28 @@ class Relay:
                 session.rollback()
                 return 0
             publisher = self._ensure_publisher()
-            published: list[uuid.UUID] = []
+            batch = [Outgoing(encode(row.envelope), row.type, str(row.id)) for row in rows]
             try:
-                for row in rows:
-                    try:
-                        publisher.publish(
-                            encode(row.envelope),
-                            exchange=self.config.exchange,
-                            routing_key=row.type,
-                            message_id=str(row.id),
-                        )
-                    except Unroutable as exc:
-                        self._postpone(session, model, row, exc)
-                        continue
+                outcomes = publisher.publish_many(batch, exchange=self.config.exchange)
+            except self._errors:
+                # Which of the batch the broker took is unknown: all of it is sent again.
+                self._disconnect()
+                session.rollback()
+                raise
+            published: list[uuid.UUID] = []
+            nacked = 0
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if isinstance(outcome, Unroutable):
+                    self._postpone(session, model, row, outcome)
+                elif outcome is not None:  # nacked: left as it is, sent with a later batch
+                    nacked += 1
+                else:
                     if self.on_published is not None:
                         self.on_published(row.id)
                     published.append(row.id)
-            except self._errors:
-                self._disconnect()
-                self._mark(session, model, published)  # keep what the broker confirmed
-                raise
             self._mark(session, model, published)
+            if nacked:
+                raise Nacked(f"the broker refused {nacked} of {len(rows)} events")
             return len(rows)
 
     def _mark(self, session: Any, model: Any, ids: list[uuid.UUID]) -> None:
