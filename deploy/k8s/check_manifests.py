@@ -22,6 +22,7 @@ import yaml
 
 Obj = dict[str, Any]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
 
 def pod_spec(obj: Obj) -> Obj | None:
@@ -110,7 +111,21 @@ class Checker:
                     self.problem(obj, where + f"image {image!r} has no tag (the overlay's images:)")
                 if image.endswith(":latest"):
                     self.problem(obj, where + "image tag :latest")
+                self.check_probes(obj, c)
                 self.check_references(obj, spec, c)
+
+    def check_probes(self, obj: Obj, c: Obj) -> None:
+        """A probe's named port is one the container declares (the events relay and consumer
+        share the services' image but declare no port: an HTTP probe copied onto them would
+        never answer)."""
+        named = {p["name"] for p in ports(c) if "name" in p}
+        for probe in PROBES:
+            for handler in ("httpGet", "tcpSocket", "grpc"):
+                port = c.get(probe, {}).get(handler, {}).get("port")
+                if isinstance(port, str) and port not in named:
+                    self.problem(
+                        obj, f"container {c['name']}: {probe} port {port!r} is not declared"
+                    )
 
     # --- ConfigMaps and Secrets ------------------------------------------------------------
     def check_references(self, obj: Obj, spec: Obj, c: Obj) -> None:

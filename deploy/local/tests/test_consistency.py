@@ -128,3 +128,58 @@ def test_remove_service_refuses_what_is_no_service(repo, capsys):
     assert newservice.remove_service(repo, "docs", confirmed=True) == 1
     assert newservice.remove_service(repo, GHOST, confirmed=True) == 1
     assert consistency.problems(repo) == []
+
+
+RELAY_DB = "postgresql+psycopg://orders:${ORDERS_DB_PASSWORD:?}@orders-db:5432/orders\n    depends"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("  orders-relay:\n", "  orders-sender:\n", "no service orders-relay (it has events.py)"),
+        (
+            "  orders-consumer:\n",
+            "  orders-handler:\n",
+            "no service orders-consumer (its handlers.py registers handlers)",
+        ),
+        ("service: relay}", "service: consumer}", "orders-relay does not run `flask events relay`"),
+        (
+            RELAY_DB,
+            RELAY_DB.replace("/orders\n", "/users\n"),
+            "orders-relay has not the DATABASE_URL of orders",
+        ),
+        (
+            "image: platform/orders:${TAG:-dev}\n    environment:\n      DATABASE_URL: postgresql"
+            "+psycopg://orders:${ORDERS_DB_PASSWORD:?}@orders-db:5432/orders\n    depends_on:\n"
+            "      orders: {condition: service_healthy}\n\n  orders-consumer",
+            "image: platform/users:${TAG:-dev}\n    environment:\n      DATABASE_URL: postgresql"
+            "+psycopg://orders:${ORDERS_DB_PASSWORD:?}@orders-db:5432/orders\n    depends_on:\n"
+            "      orders: {condition: service_started}\n\n  orders-consumer",
+            "orders-relay does not run the image of orders",
+        ),
+    ],
+)
+def test_a_compose_file_without_its_relay_or_consumer_fails(repo, edit, old, new, problem):
+    edit("services/orders/compose.yaml", lambda text: text.replace(old, new, 1))
+    assert [p for p in consistency.problems(repo) if problem in p], consistency.problems(repo)
+
+
+def test_a_consumer_for_a_service_without_handlers_fails(repo, edit):
+    edit(
+        "services/orders/src/orders_service/handlers.py",
+        lambda text: text.replace("@handlers.on(", "@handlers_on("),
+    )
+    found = consistency.problems(repo)
+    assert any("orders-consumer, but not its handlers.py registers handlers" in p for p in found)
+    assert any("consumer.yaml in resources, but not its handlers.py" in p for p in found)
+
+
+def test_kubernetes_events_without_the_relay_fail(repo, edit):
+    edit(
+        "deploy/k8s/base/orders/events/kustomization.yaml",
+        lambda text: text.replace("  - relay.yaml\n", ""),
+    )
+    assert consistency.problems(repo) == [
+        "deploy/k8s/base/orders/events/kustomization.yaml: no relay.yaml in resources"
+        " (it has events.py)"
+    ]

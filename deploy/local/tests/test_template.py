@@ -113,6 +113,7 @@ def test_renders_a_service_shaped_like_users_and_k8s_files_only_with_k8s(tmp_pat
     assert files(with_k8s / "deploy", "payments") == {
         *(f"k8s/base/<noun>/{kind}.yaml" for kind in ("deployment", "hpa", "kustomization")),
         *(f"k8s/base/<noun>/{kind}.yaml" for kind in ("pdb", "service")),
+        *(f"k8s/base/<noun>/events/{kind}.yaml" for kind in ("kustomization", "relay", "consumer")),
         "k8s/overlays/dev/secrets/<noun>-database.env.example",
     }
 

@@ -17,15 +17,23 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser(
         "up",
         help="every service, the gateway and the docs, until Ctrl-C",
-        description="Run every service, the gateway and the docs until Ctrl-C. Environment: "
+        description="Run every service, the gateway and the docs until Ctrl-C, and each "
+        "service's integration events as processes of their own: <service>-relay (a service "
+        "with events.py) and <service>-consumer (one whose handlers.py registers a handler). "
+        "Events travel through RabbitMQ when BROKER_URL is set (at least once, across broker "
+        "restarts and crashes; the consumers' inbox handles each once). Otherwise through "
+        "kombu's filesystem transport in <data dir>/events, no server needed: a message is a "
+        "file, routed across the processes of this machine; a consumer killed (not stopped) "
+        "loses the messages it held; for a laptop, not production. Environment: "
         "PLATFORM_PORT_OFFSET=N adds N to every port it binds (gateway 8080+N, services, docs, "
         "Traefik's API), so a second platform runs beside a first; GATEWAY_PORT moves the "
-        "gateway alone.",
+        "gateway alone; BROKER_URL (amqp://user:password@host:5672//) as above.",
     )
     up.add_argument(
         "--data-dir",
         type=Path,
-        help="where the SQLite databases and the dev signing key live (default: .platform/)",
+        help="where the SQLite databases, the dev signing key and, without BROKER_URL, the "
+        "events folder live (default: .platform/)",
     )
     new = commands.add_parser(
         "new-service", help="a new service from deploy/templates/service, wired in everywhere"

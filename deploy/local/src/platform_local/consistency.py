@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from platform_local.gateway import PORTS
+from platform_local.services import Service
 
 SERVICES = "services"
 # Packages that are not services but that some places list like one (tox envs, the CI matrix,
@@ -308,6 +309,12 @@ PLACES: tuple[Place, ...] = (
     # Kubernetes (deploy/k8s/README.md), when the repository has it.
     Files(f"{K8S}/base/{NAME}/", "manifests folder", scope=K8S),
     Lines(f"{K8S}/base/kustomization.yaml", "resource", scope=K8S, entry=r"  - {name}"),
+    Lines(
+        f"{K8S}/base/kustomization.yaml",
+        "events resource (relay, consumer)",
+        scope=K8S,
+        entry=r"  - {name}/events",
+    ),
     Lines(f"{K8S}/base/ingress.yaml", "ingress path", scope=K8S, entry=r" *- path: /api/v1/{name}"),
     Items(
         f"{K8S}/base/docs/kustomization.yaml",
@@ -357,15 +364,97 @@ def _labels(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def _has_healthcheck(compose_file: Path, service: dict[str, Any]) -> bool:
-    """Its own healthcheck, or one of the service it extends (deploy/compose/base.yaml)."""
-    if "healthcheck" in service:
-        return True
+def _inherited(compose_file: Path, service: dict[str, Any], key: str) -> Any:
+    """``key`` of a compose service, or of the service it extends (deploy/compose/base.yaml)."""
+    if key in service:
+        return service[key]
     extends = service.get("extends") or {}
     if not extends.get("file"):
-        return False
+        return None
     base = _load_yaml((compose_file.parent / extends["file"]).resolve())
-    return "healthcheck" in base.get("services", {}).get(extends.get("service"), {})
+    return base.get("services", {}).get(extends.get("service"), {}).get(key)
+
+
+def _has_healthcheck(compose_file: Path, service: dict[str, Any]) -> bool:
+    """Its own healthcheck, or one of the service it extends (deploy/compose/base.yaml)."""
+    return _inherited(compose_file, service, "healthcheck") is not None
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # compose also accepts ["KEY=value", ...]
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _waits_for(service: dict[str, Any], other: str) -> bool:
+    depends_on = service.get("depends_on") or {}
+    if not isinstance(depends_on, dict):  # the short form, a list, waits only for a start
+        return False
+    return (depends_on.get(other) or {}).get("condition") == "service_healthy"
+
+
+# A service's events processes: (compose suffix, `flask events` command, when it needs one).
+EVENTS_PROCESSES = (
+    ("relay", "relay", "it has events.py"),
+    ("consumer", "consume", "its handlers.py registers handlers"),
+)
+
+
+def _runs(service: Service, kind: str) -> bool:
+    return service.publishes if kind == "relay" else service.consumes
+
+
+def events_problems(root: Path, name: str, services: dict[str, Any]) -> list[str]:
+    """services/<name>/compose.yaml's relay and consumer: there exactly when the service
+    publishes or consumes, running its image and database, waiting for it to be healthy."""
+    where = f"{SERVICES}/{name}/compose.yaml"
+    path = root / where
+    service, app = Service(name, 0, root / SERVICES / name), services[name]
+    problems = []
+    for kind, command, because in EVENTS_PROCESSES:
+        block = services.get(f"{name}-{kind}")
+        if block is None:
+            if _runs(service, kind):
+                problems.append(f"{where}: no service {name}-{kind} ({because})")
+            continue
+        if not _runs(service, kind):
+            problems.append(f"{where}: {name}-{kind}, but not {because} (it would exit at once)")
+            continue
+        ran = _inherited(path, block, "command") or []
+        ran = ran.split() if isinstance(ran, str) else list(ran)
+        if ran[-2:] != ["events", command]:
+            problems.append(f"{where}: {name}-{kind} does not run `flask events {command}`")
+        if block.get("image") != app.get("image"):
+            problems.append(f"{where}: {name}-{kind} does not run the image of {name}")
+        url = _environment(app).get("DATABASE_URL")
+        if _environment(block).get("DATABASE_URL") != url:
+            problems.append(f"{where}: {name}-{kind} has not the DATABASE_URL of {name}")
+        if not _waits_for(block, name):
+            problems.append(f"{where}: {name}-{kind} does not wait for {name} to be healthy")
+        if not _has_healthcheck(path, block):
+            problems.append(f"{where}: {name}-{kind} has no healthcheck")
+    return problems
+
+
+def k8s_events_problems(root: Path, name: str) -> list[str]:
+    """deploy/k8s/base/<name>/events/ deploys a relay and a consumer exactly when compose does
+    (its kustomization's resources list relay.yaml and consumer.yaml)."""
+    path = root / K8S / "base" / name / "events" / "kustomization.yaml"
+    where = path.relative_to(root).as_posix()
+    if not path.parent.parent.is_dir():
+        return []  # the manifests folder's own place reports it
+    if not path.exists():
+        return [f"{where}: missing (the relay and consumer of {name})"]
+    listed = set((_load_yaml(path) or {}).get("resources") or [])
+    service = Service(name, 0, root / SERVICES / name)
+    problems = []
+    for kind, _command, because in EVENTS_PROCESSES:
+        if _runs(service, kind) and f"{kind}.yaml" not in listed:
+            problems.append(f"{where}: no {kind}.yaml in resources ({because})")
+        elif f"{kind}.yaml" in listed and not _runs(service, kind):
+            problems.append(f"{where}: {kind}.yaml in resources, but not {because}")
+    return problems
 
 
 def compose_problems(root: Path, name: str) -> list[str]:
@@ -383,11 +472,7 @@ def compose_problems(root: Path, name: str) -> list[str]:
         problems.append(f"{where}: {name}-db has no healthcheck")
     if app is None:
         return [*problems, f"{where}: no service {name}"]
-    depends_on = app.get("depends_on") or {}
-    if not isinstance(depends_on, dict):  # the short form, a list, waits only for a start
-        depends_on = {}
-    condition = (depends_on.get(f"{name}-db") or {}).get("condition")
-    if database is not None and condition != "service_healthy":
+    if database is not None and not _waits_for(app, f"{name}-db"):
         problems.append(f"{where}: {name} does not wait for {name}-db to be healthy")
     labels = _labels(app)
     rule = f"PathPrefix(`/api/v1/{name}`)"
@@ -395,7 +480,7 @@ def compose_problems(root: Path, name: str) -> list[str]:
         problems.append(f"{where}: {name} lacks the label traefik.enable: true")
     if labels.get(f"traefik.http.routers.{name}.rule") != rule:
         problems.append(f"{where}: {name} lacks the label traefik.http.routers.{name}.rule: {rule}")
-    return problems
+    return problems + events_problems(root, name, services)
 
 
 def port_problems(root: Path, names: list[str]) -> list[str]:
@@ -439,6 +524,8 @@ def problems(root: Path) -> list[str]:
     found = port_problems(root, names)
     for name in names:
         found += compose_problems(root, name)
+        if (root / K8S).is_dir():
+            found += k8s_events_problems(root, name)
     for place in PLACES:
         found += place_problems(root, place, names)
     return found

@@ -1,4 +1,12 @@
-"""`platform up`: every service under gunicorn, the gateway and the docs, managed by honcho."""
+"""`platform up`: every service under gunicorn, the gateway and the docs, managed by honcho.
+
+Each service's integration events run as two more processes from the same code
+(``flask events relay`` and ``flask events consume``, named ``<service>-relay`` and
+``<service>-consumer``): a relay for a service with ``events.py``, a consumer for one whose
+``handlers.py`` registers a handler (services.Service). They start once their service answers
+(its migrations ran), and use RabbitMQ when ``BROKER_URL`` is set, otherwise kombu's filesystem
+transport in one folder every process shares (``<data dir>/events``): no server to install.
+"""
 
 import os
 import shlex
@@ -7,7 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from honcho.manager import Manager
@@ -15,6 +22,7 @@ from honcho.printer import Printer
 
 from platform_local import gateway
 from platform_local.services import PORT_OFFSET, ROOT, Service, discover
+from platform_local.wait import answers
 
 READY_TIMEOUT = 60.0
 # What `up` prints once every readiness probe answered (READY), or when one never did.
@@ -50,8 +58,45 @@ def _gunicorn(module: str) -> str:
     return f'{python} -m gunicorn -c {config} "{module}:create_app()"'
 
 
+def _flask(module: str, *args: str) -> str:
+    python = shlex.quote(sys.executable)
+    return f"{python} -m flask --app {module} {shlex.join(args)}"
+
+
+def events_env(data_dir: Path) -> dict[str, str]:
+    """Where the events travel: the broker of ``BROKER_URL``, or one folder shared by all.
+
+    Every relay and consumer must see the same folder: a message is routed to the queues whose
+    bindings are kept there, across processes.
+    """
+    if os.environ.get("BROKER_URL"):
+        return {"BROKER_URL": os.environ["BROKER_URL"]}
+    return {"EVENTS_FOLDER": os.environ.get("EVENTS_FOLDER") or str(data_dir / "events")}
+
+
+def events_mode(data_dir: Path) -> str:
+    """One line saying which transport ``platform up`` gives the events."""
+    env = events_env(data_dir)
+    if "BROKER_URL" in env:
+        return "events: RabbitMQ (BROKER_URL)"
+    return f"events: no broker, kombu's filesystem transport in {env['EVENTS_FOLDER']}"
+
+
+def events_processes(service: Service) -> dict[str, str]:
+    """The service's events processes (name: shell command): a relay if it publishes, a
+    consumer if it consumes, each started once the service answers (its migrations ran)."""
+    wait = f"{shlex.quote(sys.executable)} -m platform_local.wait {service.ready_url}"
+    wanted = {"relay": ("relay", service.publishes), "consumer": ("consume", service.consumes)}
+    return {
+        f"{service.name}-{kind}": f"{wait} && exec {_flask(service.module, 'events', command)}"
+        for kind, (command, runs) in wanted.items()
+        if runs
+    }
+
+
 def service_env(service: Service, services: list[Service], data_dir: Path) -> dict[str, str]:
-    """The environment of one service: its port and database, and where the others are."""
+    """The environment of one service: its port and database, where the others are, and where
+    its events travel."""
     env = {
         "HOST": "127.0.0.1",
         "PORT": str(service.port),
@@ -66,7 +111,7 @@ def service_env(service: Service, services: list[Service], data_dir: Path) -> di
         ),
         # Development key material lives with the data, not in the source tree.
         "AUTH_DEV_KEY_FILE": str(data_dir / "auth-signing-key.pem"),
-    }
+    } | events_env(data_dir)
     for other in services:
         env[f"{other.name.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
         if other.name == "auth":
@@ -93,7 +138,11 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
         manager.add_process(
             service.name, f"exec {_gunicorn(service.module)}", env=env, cwd=str(ROOT)
         )
-        ready[service.name] = f"http://127.0.0.1:{service.port}/health/ready"
+        ready[service.name] = service.ready_url
+        # They serve no HTTP: `up` waits for none of them.
+        process_env = {k: v for k, v in env.items() if k != "MIGRATE_ON_START"}
+        for name, command in events_processes(service).items():
+            manager.add_process(name, command, env=process_env, cwd=str(ROOT))
     docs_env = base_env | {
         "HOST": "127.0.0.1",
         "PORT": str(gateway.DOCS_PORT),
@@ -109,19 +158,13 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
     return manager, ready
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback URL)
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_until_ready(manager: Manager, ready: dict[str, str], started: float) -> None:
+def wait_until_ready(
+    manager: Manager, ready: dict[str, str], started: float, events: str = ""
+) -> None:
     """Poll every readiness URL; print where everything is, or stop the stack on timeout."""
     pending = dict(ready)
     while pending and time.monotonic() - started < READY_TIMEOUT:
-        pending = {name: url for name, url in pending.items() if not _answers(url)}
+        pending = {name: url for name, url in pending.items() if not answers(url)}
         time.sleep(0.1)
     if pending:
         print(f"{NOT_READY} {READY_TIMEOUT:.0f} s: {', '.join(pending)}", flush=True)
@@ -135,6 +178,7 @@ def wait_until_ready(manager: Manager, ready: dict[str, str], started: float) ->
     ]
     services = discover(port_offset=PORT_OFFSET)
     lines += [f"  {s.name:<18} {base}{s.prefix}  (direct: :{s.port})" for s in services]
+    lines += [f"  {events}"] if events else []
     print("\n".join(lines) + "\n  Ctrl-C stops everything.", flush=True)
 
 
@@ -146,7 +190,9 @@ def up(data_dir: Path | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="platform-gateway-") as config_dir:
         manager, ready = build_manager(data, Path(config_dir))
         threading.Thread(
-            target=wait_until_ready, args=(manager, ready, started), daemon=True
+            target=wait_until_ready,
+            args=(manager, ready, started, events_mode(data)),
+            daemon=True,
         ).start()
         manager.loop()
     return manager.returncode or 0
