@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import LimitedStream
 
-from common import auth, errors, health, logs, request_id, swagger, transaction
+from common import auth, errors, health, logs, request_id, swagger, tracing, transaction
 from common.api import Api
 from common.config import Config
 from common.events import asyncapi
@@ -142,6 +142,9 @@ def create_service_app(
     Migrate(app, db, directory=str(Path(app.root_path) / "migrations"), render_as_batch=True)
     transaction.init_app(app)
     auth.init_app(app)
+    # Spans when an OTEL_* exporter is set (nothing otherwise); inside ProxyFix, so a span's
+    # client.address is the client's, not the gateway's.
+    tracing.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         # Behind the gateway: take the client address from the X-Forwarded-* it sets.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -8,7 +8,9 @@
 - a **circuit breaker** per client (one client per dependency and process): after
   ``breaker_failures`` failed calls in a row the dependency is not called for
   ``breaker_cooldown`` seconds, and every call fails at once;
-- the incoming ``X-Request-ID`` and the caller's ``Authorization`` travel with the call;
+- the incoming ``X-Request-ID`` and the caller's ``Authorization`` travel with the call, and
+  when tracing is on (``common.tracing``) each attempt is a CLIENT span whose ``traceparent``
+  travels too;
 - a dependency that is down, too slow, answering 5xx, or whose breaker is open becomes
   ``DependencyUnavailable`` (503, code ``<name>_unavailable``); 4xx answers are returned for the
   caller to interpret.
@@ -28,6 +30,7 @@ import requests
 from flask import current_app, has_request_context, request
 from requests.adapters import HTTPAdapter
 
+from common import tracing
 from common.errors import DependencyUnavailable
 from common.request_id import HEADER as REQUEST_ID_HEADER
 from common.request_id import get_request_id
@@ -225,8 +228,16 @@ class ServiceClient:
             left = ends - time.monotonic()
             timeout = (min(connect, left), min(read, left))
             try:
-                response = self.session.request(
-                    method, url, headers=headers, timeout=timeout, **kwargs
+                # A CLIENT span per attempt, traceparent added, when tracing is on.
+                response = tracing.send(
+                    self.session.request,
+                    method,
+                    url,
+                    headers=headers,
+                    peer=self.name,
+                    resend_count=attempt,
+                    timeout=timeout,
+                    **kwargs,
                 )
                 if response.status_code not in RETRY_STATUSES:
                     return response

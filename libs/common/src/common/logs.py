@@ -7,13 +7,14 @@ import time
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
 from pythonjsonlogger.orjson import OrjsonFormatter
 
+from common import tracing
 from common.request_id import get_request_id
 
 access_log = logging.getLogger("common.access")
 
 
 class _ContextFilter(logging.Filter):
-    """Stamp every record with the service name and, inside a request, its id."""
+    """Stamp every record with the service name and, inside a request, its id (and trace)."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -28,6 +29,7 @@ class _ContextFilter(logging.Filter):
         else:
             record.service = self.service
         record.request_id = get_request_id() if has_request_context() else None
+        tracing.stamp_log_record(record)  # trace_id, span_id inside a recording span
         return True
 
 

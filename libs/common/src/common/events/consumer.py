@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from flask import Flask
 from kombu import Connection, Queue
 
+from common import tracing
 from common.events.broker import Publisher, Topology, connect
 from common.events.inbox import Handlers, handle_once
 from common.events.retention import purge_expired
@@ -131,7 +132,14 @@ class Consumer:
             heapq.heappush(self._deferred, (due_at, next(self._sequence), message))
             return 0
         try:
-            handle_once(self.app, event, handler)
+            # The handler's work, SQL included, in a CONSUMER span continuing the event's trace.
+            with tracing.processing(
+                event,
+                system=tracing.messaging_system(self.config.broker_url),
+                exchange=self.config.exchange,
+                queue=self.topology.queue,
+            ):
+                handle_once(self.app, event, handler)
         except sa.exc.OperationalError as exc:  # the database is away: not the message's fault
             self._retry(message, attempts, exc)
             return 0
@@ -207,7 +215,7 @@ class Consumer:
 
     def _purge_if_due(self) -> None:
         if time.monotonic() >= self._next_purge:
-            with self.app.app_context():
+            with self.app.app_context(), tracing.untraced():  # housekeeping: no trace per hour
                 purge_expired(self.config)
             self._next_purge = time.monotonic() + self.config.purge_interval_seconds
 

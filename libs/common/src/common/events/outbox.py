@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy.orm import Mapped, mapped_column
 
+from common import tracing
 from common.db import UTCDateTime, get_db, session, utcnow
 from common.events.settings import require_model, settings
 from common.events.types import EventType, make_envelope
@@ -54,12 +55,17 @@ def notify_channel(model: type[OutboxEventMixin]) -> str:
 
 
 def _trace_context() -> tuple[str | None, str | None]:
-    """The request id and traceparent to carry: the request's, or the handled event's."""
+    """The request id and traceparent to carry: the request's, or the handled event's.
+
+    When tracing is on, the traceparent is the current span's (the request's, or the consumer's
+    span handling an event), so the relay and the consumers continue the trace from there.
+    """
+    traceparent = tracing.current_traceparent()
     if has_request_context():
-        return get_request_id(), request.headers.get(TRACEPARENT_HEADER)
+        return get_request_id(), traceparent or request.headers.get(TRACEPARENT_HEADER)
     if has_app_context():  # a consumer's handler: the event it handles set them
-        return g.get("request_id"), g.get("traceparent")
-    return None, None
+        return g.get("request_id"), traceparent or g.get("traceparent")
+    return None, traceparent
 
 
 def publish(event_type: EventType, subject: str | None, data: Any) -> uuid.UUID:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from flask import Flask
 from kombu import Connection
 
+from common import tracing
 from common.db import get_db, utcnow
 from common.events.broker import (
     Nacked,
@@ -98,7 +99,8 @@ class Relay:
 
     def publish_batch(self) -> int:
         """Claim, publish and mark one batch; return how many rows were claimed."""
-        with self.app.app_context():
+        # Its SQL untraced (an idle relay claims every poll); each event's publish is a span.
+        with self.app.app_context(), tracing.untraced():
             model: Any = require_model(OutboxEventMixin)
             session = get_db().session()
             now = utcnow()
@@ -114,8 +116,15 @@ class Relay:
                 return 0
             publisher = self._ensure_publisher()
             batch = [Outgoing(encode(row.envelope), row.type, str(row.id)) for row in rows]
+            spans = tracing.PublishSpans(
+                [row.envelope for row in rows],
+                system=tracing.messaging_system(self.config.broker_url),
+                exchange=self.config.exchange,
+            )
             try:
-                outcomes = publisher.publish_many(batch, exchange=self.config.exchange)
+                with spans:
+                    outcomes = publisher.publish_many(batch, exchange=self.config.exchange)
+                    spans.outcomes(outcomes)
             except self._errors:
                 # Which of the batch the broker took is unknown: all of it is sent again.
                 self._disconnect()
@@ -181,7 +190,7 @@ class Relay:
 
     def _purge_if_due(self) -> None:
         if time.monotonic() >= self._next_purge:
-            with self.app.app_context():
+            with self.app.app_context(), tracing.untraced():
                 purge_expired(self.config)
             self._next_purge = time.monotonic() + self.config.purge_interval_seconds
 

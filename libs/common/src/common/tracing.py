@@ -1,0 +1,403 @@
+"""Traces: OpenTelemetry spans for requests, calls between services, SQL and the events hop.
+
+Configured only by the standard ``OTEL_*`` variables, most of them read by the SDK itself:
+``OTEL_TRACES_EXPORTER`` (``otlp``, the default, and/or ``console``; ``none``),
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (OTLP over HTTP with
+protobuf), ``OTEL_SERVICE_NAME`` (default: the service's ``SERVICE_NAME``),
+``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``,
+``OTEL_BSP_*``, ``OTEL_PROPAGATORS``, ``OTEL_SDK_DISABLED``.
+
+**Off unless something exports**: without an OTLP endpoint and without ``console`` (or with
+``OTEL_SDK_DISABLED=true``) the SDK is not even imported, no app is wrapped, psycopg is not
+patched and no exporter thread runs; every hook below is then one test of a module global.
+
+On, once per process (the first app built decides; gunicorn's workers inherit it across the
+fork, where the SDK's ``BatchSpanProcessor`` starts its export thread anew through
+``os.register_at_fork``):
+
+- a SERVER span per request (``ServerSpans``, a WSGI middleware on the app object, continuing an
+  incoming W3C ``traceparent``), named ``<METHOD> <route>``; health checks and ``/metrics`` are
+  not traced, nor is their SQL;
+- a CLIENT span per attempt of ``common.http.ServiceClient`` (``send``), ``traceparent``
+  injected;
+- a span per SQL statement: ``PsycopgInstrumentor`` (it patches ``psycopg.connect`` for the
+  whole process: the library's documented way; SQLAlchemy's own instrumentation refuses 2.1);
+- the events hop: the outbox stores the ``traceparent`` of the span that wrote the event (the
+  CloudEvents distributed-tracing extension: the event's creation context), the relay sends each
+  event in a PRODUCER span and the consumer handles it in a CONSUMER span, both children of that
+  context, so the request, its SQL, the publish and the consumer's work and SQL are one trace;
+- ``trace_id`` and ``span_id`` on every JSON log line written inside a recording span.
+"""
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Span, Tracer
+
+# Paths polled by orchestrators and scrapers: a trace each would bury the requests.
+UNTRACED_PREFIXES = ("/health/", "/metrics")
+
+_configured = False  # the process decided, on the first app built
+_provider: "TracerProvider | None" = None
+_tracer: "Tracer | None" = None  # None: tracing is off in this process
+# The API's functions, bound once tracing is on (an import per request would cost a lookup).
+_otel: Any = None
+
+
+def active() -> bool:
+    """Whether this process traces."""
+    return _tracer is not None
+
+
+def exporters_from_env() -> list["SpanExporter"]:
+    """The exporters ``OTEL_TRACES_EXPORTER`` names, leaving out OTLP when no endpoint is set.
+
+    :raise RuntimeError: an unknown exporter, or an OTLP protocol other than http/protobuf.
+    """
+    names = os.environ.get("OTEL_TRACES_EXPORTER") or "otlp"
+    exporters: list[SpanExporter] = []
+    for name in (part.strip().lower() for part in names.split(",")):
+        if name in ("", "none"):
+            continue
+        if name == "console":
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+            exporters.append(ConsoleSpanExporter())
+        elif name == "otlp":
+            if not (
+                os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            ):
+                continue  # the SDK would default to localhost:4318: export only when asked
+            protocol = (
+                os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf"
+            )
+            if protocol != "http/protobuf":
+                # gRPC would bring grpcio (tens of MB) for what port 4318 does as well.
+                raise RuntimeError(f"OTEL_EXPORTER_OTLP_PROTOCOL {protocol!r}: use http/protobuf")
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            # Endpoint, headers, timeout, compression and certificates: its own OTEL_* reading.
+            exporters.append(OTLPSpanExporter())
+        else:
+            raise RuntimeError(f"OTEL_TRACES_EXPORTER {name!r}: use otlp, console or none")
+    return exporters
+
+
+def configure(service: str, exporters: Sequence["SpanExporter"] | None = None) -> bool:
+    """Set up this process's tracing once (later calls return the first answer): is it on?
+
+    :param service: ``service.name`` unless ``OTEL_SERVICE_NAME`` or the resource attributes
+        say otherwise.
+    :param exporters: instead of those of the environment (tests pass an in-memory one).
+    """
+    global _configured, _provider, _tracer
+    if _configured:
+        return _tracer is not None
+    _configured = True
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporters = exporters_from_env() if exporters is None else exporters
+    if not exporters:
+        return False
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create()  # OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": service}))
+    # No sampler given: the SDK reads OTEL_TRACES_SAMPLER(_ARG), parentbased_always_on by default.
+    # It also flushes and shuts down at interpreter exit (atexit): relay and consumer included.
+    provider = TracerProvider(resource=resource)
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)  # for a service's own spans (trace.get_tracer)
+    _instrument_psycopg(provider)
+    _bind_api()
+    _provider, _tracer = provider, provider.get_tracer("common")
+    return True
+
+
+def _bind_api() -> None:
+    global _otel
+    from types import SimpleNamespace
+
+    from opentelemetry import propagate, trace
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    _otel = SimpleNamespace(
+        extract=propagate.extract,
+        inject=propagate.inject,
+        get_current_span=trace.get_current_span,
+        suppress_instrumentation=suppress_instrumentation,
+        SpanKind=trace.SpanKind,
+        ERROR=trace.StatusCode.ERROR,
+    )
+
+
+def _instrument_psycopg(provider: "TracerProvider") -> None:
+    try:
+        import psycopg  # noqa: F401  (the postgres extra; SQLite services have nothing to patch)
+    except ImportError:
+        return
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+
+
+def flush() -> None:
+    """Export the finished spans now (tests; the SDK flushes by itself at exit)."""
+    if _provider is not None:
+        _provider.force_flush()
+
+
+def reset() -> None:
+    """Turn tracing off and undo the psycopg patch, so ``configure`` decides again (tests)."""
+    global _configured, _provider, _tracer
+    if _provider is not None:
+        _provider.shutdown()
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        PsycopgInstrumentor().uninstrument()
+    _configured, _provider, _tracer = False, None, None
+
+
+def init_app(app: Flask) -> None:
+    """Trace the app's requests if this process traces (see ``configure``)."""
+    if configure(app.config["SERVICE_NAME"]):
+        app.wsgi_app = ServerSpans(app.wsgi_app)  # type: ignore[method-assign]
+
+
+class _EnvironGetter:
+    """Reads propagation headers (``traceparent``, ``baggage``) from a WSGI environ."""
+
+    def get(self, carrier: dict[str, Any], key: str) -> list[str] | None:
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return None if value is None else [value]
+
+    def keys(self, carrier: dict[str, Any]) -> list[str]:
+        return [k[5:].lower().replace("_", "-") for k in carrier if k.startswith("HTTP_")]
+
+
+_ENVIRON_GETTER = _EnvironGetter()
+
+
+class ServerSpans:
+    """WSGI middleware: one SERVER span per request, the current span while the app runs.
+
+    Rather than opentelemetry-instrumentation-flask, which collects the request's attributes
+    twice per request and records metrics whether or not the request is sampled: here an
+    unsampled request costs the sampler's decision and a context switch, nothing more.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO", "").startswith(UNTRACED_PREFIXES):
+            with untraced():
+                return self.wsgi_app(environ, start_response)
+        if _tracer is None:  # tracing was reset (tests)
+            return self.wsgi_app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        parent = _otel.extract(environ, getter=_ENVIRON_GETTER)
+        kind = _otel.SpanKind.SERVER
+        with _tracer.start_as_current_span(method, context=parent, kind=kind) as span:
+            recording = span.is_recording()
+            if recording:
+                span.set_attributes(
+                    {
+                        "http.request.method": method,
+                        "url.path": environ.get("PATH_INFO", ""),
+                        "url.scheme": environ.get("wsgi.url_scheme", "http"),
+                        "client.address": environ.get("REMOTE_ADDR", ""),
+                        "user_agent.original": environ.get("HTTP_USER_AGENT", ""),
+                    }
+                )
+
+            def traced_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+                if recording:
+                    code = int(status[:3])
+                    span.set_attribute("http.response.status_code", code)
+                    if code >= 500:
+                        span.set_status(_otel.ERROR)
+                    # Flask's request, with its URL rule; still there (Flask drops it after).
+                    rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+                    if rule is not None:
+                        span.update_name(f"{method} {rule.rule}")
+                        span.set_attribute("http.route", rule.rule)
+                return start_response(status, headers, exc_info)
+
+            # The body is built by now (the services answer JSON documents): the span ends here.
+            return self.wsgi_app(environ, traced_start_response)
+
+
+def untraced() -> contextlib.AbstractContextManager[Any]:
+    """A block whose SQL is not traced (background polling: the relay's claim every second)."""
+    if _tracer is None:
+        return contextlib.nullcontext()
+    manager: contextlib.AbstractContextManager[Any] = _otel.suppress_instrumentation()
+    return manager
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span; None when off or outside a trace."""
+    if _tracer is None:
+        return None
+    context = _otel.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+
+
+def stamp_log_record(record: Any) -> None:
+    """Set ``trace_id`` and ``span_id`` on a log record written inside a recording span."""
+    if _tracer is None:
+        return
+    span = _otel.get_current_span()
+    if span.is_recording():
+        context = span.get_span_context()
+        record.trace_id = f"{context.trace_id:032x}"
+        record.span_id = f"{context.span_id:016x}"
+
+
+def send(
+    request: Callable[..., Any],
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    peer: str,
+    resend_count: int = 0,
+    **kwargs: Any,
+) -> Any:
+    """``request(method, url, headers=..., **kwargs)`` in a CLIENT span, ``traceparent`` added.
+
+    :param peer: the called service's name (``peer.service``).
+    :param resend_count: the attempt's number after the first (``http.request.resend_count``).
+    """
+    if _tracer is None:
+        return request(method, url, headers=headers, **kwargs)
+    with _tracer.start_as_current_span(method, kind=_otel.SpanKind.CLIENT) as span:
+        if span.is_recording():
+            parts = urlsplit(url)
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.full": url,
+                    "server.address": parts.hostname or "",
+                    "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+                    "peer.service": peer,
+                }
+            )
+            if resend_count:
+                span.set_attribute("http.request.resend_count", resend_count)
+        headers = dict(headers)
+        _otel.inject(headers)
+        response = request(method, url, headers=headers, **kwargs)
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_status(_otel.ERROR)
+        return response
+
+
+def messaging_system(broker_url: str | None) -> str:
+    """``messaging.system``: RabbitMQ, or kombu's filesystem transport without a broker URL."""
+    return "rabbitmq" if broker_url else "kombu_filesystem"
+
+
+def _event_parent(traceparent: str | None) -> Any:
+    return _otel.extract({"traceparent": traceparent} if traceparent else {})
+
+
+class PublishSpans:
+    """The relay's PRODUCER span per event of a batch, from the send until the broker answered.
+
+    Each is a child of its event's ``traceparent`` (the span that wrote the event), so the
+    request's trace shows when its events left. ``outcomes`` marks those the broker refused.
+    """
+
+    def __init__(self, envelopes: Sequence[dict[str, Any]], *, system: str, exchange: str) -> None:
+        self.envelopes, self.system, self.exchange = envelopes, system, exchange
+        self.spans: list[Span] = []
+
+    def __enter__(self) -> "PublishSpans":
+        if _tracer is None:
+            return self
+        for envelope in self.envelopes:
+            span = _tracer.start_span(
+                f"publish {envelope['type']}",
+                context=_event_parent(envelope.get("traceparent")),
+                kind=_otel.SpanKind.PRODUCER,
+            )
+            if span.is_recording():
+                span.set_attributes(
+                    _messaging(envelope["type"], envelope["id"], envelope.get("source"))
+                    | {"messaging.operation.name": "publish", "messaging.operation.type": "send"}
+                    | {"messaging.system": self.system, "messaging.destination.name": self.exchange}
+                )
+            self.spans.append(span)
+        return self
+
+    def outcomes(self, outcomes: Sequence[Exception | None]) -> None:
+        """Mark the spans of the events the broker did not take (None: taken)."""
+        for span, outcome in zip(self.spans, outcomes, strict=False):
+            if outcome is not None:
+                span.set_status(_otel.ERROR, repr(outcome))
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        for span in self.spans:
+            if error is not None:
+                span.record_exception(error)
+                span.set_status(_otel.ERROR, repr(error))
+            span.end()
+
+
+@contextlib.contextmanager
+def processing(event: Any, *, system: str, exchange: str, queue: str) -> Iterator[None]:
+    """The consumer's CONSUMER span around handling ``event``, child of its ``traceparent``.
+
+    A child rather than a span link (OTel's messaging conventions allow both for one message):
+    the event is a consequence of the request that wrote it, and its handling belongs in that
+    request's trace, next to its publish. A retried event is handled in a sibling span.
+    """
+    if _tracer is None:
+        yield
+        return
+    with _tracer.start_as_current_span(
+        f"process {event.type}",
+        context=_event_parent(event.traceparent),
+        kind=_otel.SpanKind.CONSUMER,
+    ) as span:
+        if span.is_recording():
+            span.set_attributes(
+                _messaging(event.type, event.id, event.source)
+                | {"messaging.operation.name": "process", "messaging.operation.type": "process"}
+                | {"messaging.system": system, "messaging.destination.name": exchange}
+                | {"messaging.destination.subscription.name": queue}
+            )
+        yield
+
+
+def _messaging(event_type: str, event_id: str, source: str | None) -> dict[str, Any]:
+    """OTel's attributes of a RabbitMQ message carrying a CloudEvents event."""
+    return {
+        "messaging.rabbitmq.destination.routing_key": event_type,
+        "messaging.message.id": event_id,
+        "cloudevents.event_id": event_id,
+        "cloudevents.event_type": event_type,
+        "cloudevents.event_source": source or "",
+    }
