@@ -1,11 +1,34 @@
 """gunicorn settings shared by every service, in containers and on a laptop (env overrides)."""
 
+import glob
 import logging
 import os
+import shutil
+import tempfile
 
-from gunicorn import glogging
+# Prometheus' multiprocess mode (common.metrics): each worker keeps its values in files of
+# PROMETHEUS_MULTIPROC_DIR and /metrics adds up the folder, whichever worker answers. The
+# variable is read once, when prometheus_client is first imported, so it is set here, before
+# the app (and, with preload_app, the master's copy of it) is loaded. A folder given (compose,
+# Kubernetes: on an emptyDir, the root filesystem being read-only) is this server's alone and
+# emptied at start: a previous run's counts are not this one's. Without one, a new temporary
+# folder, removed when the server stops. The relay and the consumer need none (common.metrics).
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_METRICS_TEMP_DIR = "PLATFORM_METRICS_TEMP_DIR"  # set when this file made the folder
+if not os.environ.get(_METRICS_DIR):
+    os.environ[_METRICS_DIR] = os.environ[_METRICS_TEMP_DIR] = tempfile.mkdtemp(
+        prefix="prometheus-"
+    )
+elif os.environ.get(_METRICS_TEMP_DIR) != os.environ[_METRICS_DIR]:
+    # (Also on a SIGHUP reload, which reads this file again: counts restart from 0 with the new
+    # workers, which Prometheus reads as a counter reset.)
+    os.makedirs(os.environ[_METRICS_DIR], exist_ok=True)
+    for stale in glob.glob(os.path.join(os.environ[_METRICS_DIR], "*.db")):
+        os.remove(stale)
 
-from common.logs import json_formatter
+from gunicorn import glogging  # noqa: E402 (after the metrics folder is chosen)
+
+from common.logs import json_formatter  # noqa: E402
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -65,3 +88,20 @@ if os.environ.get("MIGRATE_ON_START") == "1":
         from common.migrations import upgrade_before_serving
 
         upgrade_before_serving(server.app.wsgi())
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """gunicorn hook (master): a worker exited; its in-flight and pool gauges go with it.
+
+    Its counters and histograms stay in the folder: the requests it served remain counted.
+    """
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    """gunicorn hook (master, last): remove the metrics folder if this file made it."""
+    made = os.environ.get(_METRICS_TEMP_DIR)
+    if made and made == os.environ.get(_METRICS_DIR):
+        shutil.rmtree(made, ignore_errors=True)

@@ -20,6 +20,7 @@ from common.config import Config
 from common.events import asyncapi
 from common.events import cli as events_cli
 from common.events.inbox import Handlers
+from common.metrics import web as metrics_web
 
 # Characters no JSON string may carry into a service: U+0000, which PostgreSQL text cannot store
 # (SQLite can, so the same request would behave differently per backend), and unpaired
@@ -134,10 +135,12 @@ def create_service_app(
     app.url_map.strict_slashes = False
 
     errors.init_app(app)
-    # after_request hooks run last-registered-first: commit, then request id, then access log.
+    # after_request hooks run last-registered-first: commit, then request id, then access log,
+    # then the request's metrics (db.init_app first: they watch its engines' pools).
+    db.init_app(app)
+    metrics_web.init_app(app)
     logs.init_app(app)
     request_id.init_app(app)
-    db.init_app(app)
     # Batch mode lets Alembic alter tables on SQLite, the development default.
     Migrate(app, db, directory=str(Path(app.root_path) / "migrations"), render_as_batch=True)
     transaction.init_app(app)

@@ -98,6 +98,11 @@ class Config:
     IDEMPOTENCY_RETENTION_SECONDS = env_int("IDEMPOTENCY_RETENTION_SECONDS", 24 * 3600)
     EVENTS_PURGE_INTERVAL_SECONDS = env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600)
 
+    # Prometheus metrics (common.metrics). The web process serves them at /metrics on its own
+    # port; the relay and the consumer, which answer no HTTP, on METRICS_PORT when it is set.
+    METRICS_PORT = env_int("METRICS_PORT", 0)
+    METRICS_HOST = os.environ.get("METRICS_HOST") or os.environ.get("HOST", "0.0.0.0")  # noqa: S104
+
 
 class TestConfig(Config):
     """Settings for tests: the database comes from the test fixtures, never from DATABASE_URL."""

@@ -17,6 +17,9 @@ that maps no outbox table at all (it publishes nothing) is told so, and ``relay`
 
 ``--once`` serves operators (send or handle a backlog now, from a shell or a job) and tests,
 which cannot stop a loop that waits for SIGTERM.
+
+``relay`` and ``consume`` serve their Prometheus metrics on ``METRICS_PORT`` when it is set
+(any path answers; ``/metrics`` by convention), since these processes answer no HTTP otherwise.
 """
 
 from typing import Any
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from common import metrics
 from common.db import get_db
 from common.events.consumer import Consumer, run_consumer
 from common.events.deadletters import list_dead_letters, replay_dead_letters
@@ -59,6 +63,14 @@ def _handlers(app: Flask) -> Handlers | None:
     return handlers
 
 
+def _serve_metrics(app: Flask) -> None:
+    """Serve the process's Prometheus metrics on METRICS_PORT, if set (it answers no HTTP)."""
+    port = app.config.get("METRICS_PORT") or 0
+    if port:
+        metrics.serve(port, app.config["METRICS_HOST"])
+        click.echo(f"metrics on http://{app.config['METRICS_HOST']}:{port}{metrics.PATH}")
+
+
 def _unpublished(app: Flask) -> int:
     with app.app_context():
         model: Any = require_model(OutboxEventMixin)
@@ -77,6 +89,7 @@ def relay_command(once: bool) -> None:
         click.echo(f"{app.config['SERVICE_NAME']} has no outbox table: nothing to relay.")
         return
     if not once:
+        _serve_metrics(app)
         run_relay(app)
         return
     before = _unpublished(app)
@@ -102,6 +115,7 @@ def consume_command(once: bool) -> None:
     if handlers is None:
         return
     if not once:
+        _serve_metrics(app)
         run_consumer(app, handlers)
         return
     consumer = Consumer(app, handlers)

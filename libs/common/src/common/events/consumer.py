@@ -26,6 +26,7 @@ import logging
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,6 +40,13 @@ from common.events.inbox import Handlers, handle_once
 from common.events.retention import purge_expired
 from common.events.settings import EventSettings, backoff, settings
 from common.events.types import Event, parse_envelope
+from common.metrics import (
+    EVENTS_DEAD_LETTERED,
+    EVENTS_DUPLICATES,
+    EVENTS_FAILED,
+    EVENTS_HANDLED,
+    EVENTS_LAG,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,18 +147,21 @@ class Consumer:
                 exchange=self.config.exchange,
                 queue=self.topology.queue,
             ):
-                handle_once(self.app, event, handler)
+                handled = handle_once(self.app, event, handler)
         except sa.exc.OperationalError as exc:  # the database is away: not the message's fault
+            EVENTS_FAILED.labels(self.config.service, event.type, "database").inc()
             self._retry(message, attempts, exc)
             return 0
         except Exception as exc:
             log.warning("handler of %s failed (event %s)", event.type, event.id, exc_info=True)
+            EVENTS_FAILED.labels(self.config.service, event.type, "handler").inc()
             if attempts + 1 >= self.config.max_attempts:
                 self._dead_letter(message, event, attempts + 1, repr(exc))
             else:
                 self._retry(message, attempts + 1, exc)
             return 0
         message.ack()
+        _count_handled(self.config.service, event, handled)
         return 1
 
     def _retry(self, message: Any, attempts: int, exc: Exception) -> None:
@@ -169,6 +180,9 @@ class Consumer:
         log.error(
             "event %s dead-lettered after %d attempts: %s", event and event.id, attempts, error
         )
+        # Only the types handled here are label values: a stray message's type could be anything.
+        known = event.type if event and self.handlers.get(event.type) else "unknown"
+        EVENTS_DEAD_LETTERED.labels(self.config.service, known).inc()
         headers = {
             **(message.headers or {}),
             "x-attempts": attempts,
@@ -218,6 +232,21 @@ class Consumer:
             with self.app.app_context(), tracing.untraced():  # housekeeping: no trace per hour
                 purge_expired(self.config)
             self._next_purge = time.monotonic() + self.config.purge_interval_seconds
+
+
+def _count_handled(service: str, event: Event, handled: bool) -> None:
+    """Count a handled event and its lag since it was published; or a duplicate."""
+    if not handled:
+        EVENTS_DUPLICATES.labels(service, event.type).inc()
+        return
+    EVENTS_HANDLED.labels(service, event.type).inc()
+    try:
+        published = datetime.fromisoformat(event.time) if event.time else None
+    except ValueError:  # CloudEvents' time is optional and, from another producer, anything
+        published = None
+    if published is not None and published.tzinfo is not None:
+        lag = (datetime.now(UTC) - published).total_seconds()
+        EVENTS_LAG.labels(service, event.type).observe(max(lag, 0.0))
 
 
 def run_consumer(app: Flask, handlers: Handlers) -> None:

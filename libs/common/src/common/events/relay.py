@@ -16,6 +16,7 @@ SQLite it polls. On SQLite ``FOR UPDATE`` does not exist: run one relay there.
 It also purges published rows and completed idempotency keys past their retention.
 """
 
+import collections
 import logging
 import signal
 import threading
@@ -45,6 +46,7 @@ from common.events.outbox import OutboxEventMixin, notify_channel
 from common.events.retention import purge_expired
 from common.events.settings import EventSettings, backoff, require_model, settings
 from common.events.wakeup import OutboxWakeup
+from common.metrics import EVENTS_PUBLISHED, EVENTS_UNROUTABLE
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,11 @@ class Relay:
                         self.on_published(row.id)
                     published.append(row.id)
             self._mark(session, model, published)
+            published_types = collections.Counter(
+                row.type for row, outcome in zip(rows, outcomes, strict=True) if outcome is None
+            )
+            for event_type, count in published_types.items():
+                EVENTS_PUBLISHED.labels(self.config.service, event_type).inc(count)
             if nacked:
                 raise Nacked(f"the broker refused {nacked} of {len(rows)} events")
             return len(rows)
@@ -156,6 +163,7 @@ class Relay:
         attempts = row.attempts + 1
         delay = backoff(attempts, self.config.poll_seconds, self.config.backoff_max_seconds)
         log.error("event %s (%s) not published: %s", row.id, row.type, exc)
+        EVENTS_UNROUTABLE.labels(self.config.service, row.type).inc()
         session.execute(
             sa.update(model)
             .where(model.id == row.id)
