@@ -177,6 +177,19 @@ def test_log_lines_carry_trace_and_span_ids(traced: Any, spans: InMemorySpanExpo
     assert access[-1]["request_id"]
 
 
+def test_a_sampled_out_request_records_nothing_and_passes_the_decision_on(
+    traced: Any, spans: InMemorySpanExporter
+) -> None:
+    sampled_out = INCOMING[:-2] + "00"
+    response = traced.caller.test_client().post(
+        "/_test/order", headers={"traceparent": sampled_out}
+    )
+    assert response.status_code == 201
+    assert _finished(spans) == []  # neither the request, nor the call, nor any SQL
+    trace_id, _, flags = traced.received[-1]["traceparent"].split("-")[1:]
+    assert (trace_id, flags) == (TRACE_ID, "00")
+
+
 def test_health_checks_and_their_sql_are_not_traced(
     traced: Any, spans: InMemorySpanExporter
 ) -> None:
