@@ -4,8 +4,9 @@ Per request: one histogram observation labelled with the route *template* (``req
 e.g. ``/widgets/<uuid:widget_id>``; ``unmatched`` for a 404 without a route), the method and
 the status, plus the in-flight gauge's increment and decrement around the WSGI call. The
 labelled children are looked up once per (route, method, status) and kept, since
-prometheus_client's ``labels()`` costs several times an observation. The database pool and the outbox are read elsewhere
-(``common.metrics.database``): pool events, and a query at scrape time.
+prometheus_client's ``labels()`` costs several times an observation. The database pool and the
+outbox are read elsewhere (``common.metrics.database``): pool events, and a query at scrape
+time.
 
 ``/metrics`` is served on the service's own port like any route; the gateway routes only
 ``/api/v1/<service>`` prefixes, so it stays inside (deploy/gateway).
