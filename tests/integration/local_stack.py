@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from otlp_receiver import OtlpReceiver
+
 from platform_local.stack import NOT_READY, READY
 
 # Shift every port of the stack (gateway 8080 -> 28080, ...) so a platform the developer is
@@ -17,23 +19,41 @@ from platform_local.stack import NOT_READY, READY
 # two runs side by side.
 PORT_OFFSET = int(os.environ.get("INTEGRATION_PORT_OFFSET", "20000"))
 READY_WITHIN = 120.0
+# Traces: every process and the gateway export to a receiver this run starts (test_tracing), but
+# only requests that arrive with a sampled `traceparent` are traced (ratio 0 otherwise, the
+# gateway's sampler included: platform_local.gateway.sample_rate), so the rest of the suite
+# pays a sampler's decision per request, not a span's export. Spans leave within 0.2 s.
+TRACING_ENV = {
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0",
+    "OTEL_BSP_SCHEDULE_DELAY": "200",
+}
 
 
 @dataclass(frozen=True)
 class LocalStack:
-    """A running `platform up`: its gateway, its process (every other one is below it), its log."""
+    """A running `platform up`: its gateway, its process (every other one is below it), its log,
+    the receiver its traces go to, and whether its services keep their data in SQLite."""
 
     url: str
     pid: int
     log_path: str
+    receiver: OtlpReceiver
+    sqlite: bool
 
 
 @contextmanager
 def local_platform() -> Iterator[LocalStack]:
     """Run `platform up` on fresh SQLite databases; yield where it runs; stop it after."""
     with tempfile.TemporaryDirectory(prefix="platform-it-") as data_dir:
+        receiver = OtlpReceiver().start()  # first: the processes export from their start
         env = dict(os.environ, PLATFORM_PORT_OFFSET=str(PORT_OFFSET))
         env.pop("GATEWAY_PORT", None)
+        env |= TRACING_ENV | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"):
+            env.pop(name, None)
+        # `platform up` gives a service SQLite unless <SERVICE>_DATABASE_URL names a database.
+        sqlite = not any(k.endswith("_DATABASE_URL") and v for k, v in env.items())
         # Kept open for the whole run: the stack writes to it until it stops.
         log = open(os.path.join(data_dir, "platform.log"), "w")  # noqa: SIM115
         stack = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
@@ -44,7 +64,8 @@ def local_platform() -> Iterator[LocalStack]:
         )
         try:
             _wait_until_ready(stack, log.name)
-            yield LocalStack(f"http://127.0.0.1:{8080 + PORT_OFFSET}", stack.pid, log.name)
+            url = f"http://127.0.0.1:{8080 + PORT_OFFSET}"
+            yield LocalStack(url, stack.pid, log.name, receiver, sqlite)
         finally:
             stack.send_signal(signal.SIGINT)  # honcho stops every process on Ctrl-C
             try:
@@ -52,6 +73,7 @@ def local_platform() -> Iterator[LocalStack]:
             except subprocess.TimeoutExpired:
                 stack.kill()
             log.close()
+            receiver.stop()
 
 
 def _wait_until_ready(stack: subprocess.Popen, log_path: str) -> None:

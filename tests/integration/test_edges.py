@@ -50,6 +50,18 @@ def test_a_path_no_service_is_routed_at_is_the_gateways_404(
     assert error_of(response, 404)["code"] == "no_route"
 
 
+@pytest.mark.parametrize("path", ["/metrics", f"{USERS}/metrics"])
+def test_the_services_metrics_are_not_served_through_the_gateway(api: ApiClient, path: str) -> None:
+    # Each service serves Prometheus metrics at /metrics on its own port, for the scraper
+    # inside; the gateway routes only /api/v1/<service> prefixes, which a service's /metrics
+    # is not under (users answers its own 404 for /api/v1/users/metrics).
+    response = api.get(path)
+
+    error = error_of(response, 404)
+    assert path != "/metrics" or error["code"] == "no_route"
+    assert "http_server_request_duration_seconds" not in response.text
+
+
 def test_the_gateways_404_keeps_the_callers_request_id(api: ApiClient) -> None:
     request_id = new_request_id()
 

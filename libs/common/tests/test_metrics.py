@@ -1,7 +1,13 @@
 """common.metrics in one process: /metrics parses, and each family moves with what it counts."""
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import requests
 import sqlalchemy as sa
@@ -185,3 +191,38 @@ def test_a_process_without_http_serves_its_metrics_on_a_port_of_its_own():
 def test_outside_gunicorn_the_process_registry_is_served():
     assert not metrics.MULTIPROCESS
     assert metrics.process_metrics() is REGISTRY
+
+
+def test_flask_events_relay_serves_its_metrics_on_metrics_port(database_url, app):
+    port = _free_port()
+    factory = f"tinyapp:create_app({{'SQLALCHEMY_DATABASE_URI': {database_url!r}}})"
+    tests = Path(__file__).resolve().parent
+    relay = subprocess.Popen(  # noqa: S603 (our interpreter, our arguments)
+        [sys.executable, "-m", "flask", "--app", factory, "events", "relay"],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(tests),
+            "METRICS_PORT": str(port),
+            "METRICS_HOST": "127.0.0.1",
+        },
+        cwd=tests.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, response = time.monotonic() + 30, None
+        while response is None and time.monotonic() < deadline and relay.poll() is None:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}{metrics.PATH}", timeout=1)
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert response is not None and response.status_code == 200
+        families = parse(response.text)
+        assert "events_published" in families
+        assert "db_pool_connections_in_use" in families  # the relay's own pool
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        output, _ = relay.communicate(timeout=30)
+    assert relay.returncode == 0, output
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in output

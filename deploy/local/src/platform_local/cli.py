@@ -27,7 +27,17 @@ def _parser() -> argparse.ArgumentParser:
         "loses the messages it held; for a laptop, not production. Environment: "
         "PLATFORM_PORT_OFFSET=N adds N to every port it binds (gateway 8080+N, services, docs, "
         "Traefik's API), so a second platform runs beside a first; GATEWAY_PORT moves the "
-        "gateway alone; BROKER_URL (amqp://user:password@host:5672//) as above.",
+        "gateway alone; BROKER_URL (amqp://user:password@host:5672//) as above. "
+        "Traces: OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 exports every process's "
+        "spans and the gateway's over OTLP/HTTP, e.g. to a Jaeger on this machine (`jaeger`, "
+        "UI on http://127.0.0.1:16686); each process is named in them (users, users-relay, "
+        "users-consumer, gateway); OTEL_TRACES_SAMPLER=parentbased_traceidratio with "
+        "OTEL_TRACES_SAMPLER_ARG=0.1 traces a tenth of the requests; OTEL_TRACES_EXPORTER=console "
+        "prints the spans in this log instead (the services only; for one service, run it alone: "
+        "see deploy/local/README.md). Metrics: each service at http://127.0.0.1:<port>/metrics, "
+        "its relay and consumer on <port>+100 and <port>+200, the gateway on Traefik's API port "
+        "(8088+N); <data dir>/prometheus.yml scrapes them all: prometheus "
+        "--config.file=.platform/prometheus.yml (UI on http://127.0.0.1:9090).",
     )
     up.add_argument(
         "--data-dir",

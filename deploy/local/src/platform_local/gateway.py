@@ -1,9 +1,16 @@
-"""The same Traefik gateway as compose, configured with its file provider instead of labels."""
+"""The same Traefik gateway as compose, configured with its file provider instead of labels.
+
+Like compose's, it serves its Prometheus metrics on its API's (internal) entry point, and traces
+exactly when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: it starts each trace (or continues the
+caller's ``traceparent``) and sends ``traceparent`` on to the services.
+"""
 
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from platform_local.services import PORT_OFFSET, ROOT, Service
 
@@ -23,6 +30,50 @@ PORTS = {"gateway": int(os.environ.get("GATEWAY_PORT", "8080")), "traefik api": 
 GATEWAY_PORT = PORTS["gateway"] + PORT_OFFSET
 TRAEFIK_API_PORT = PORTS["traefik api"] + PORT_OFFSET
 DOCS_PORT = PORTS["docs"] + PORT_OFFSET
+
+
+def traces_endpoint(env: Mapping[str, str]) -> str | None:
+    """Where the gateway sends its spans (OTLP/HTTP), as the services do: None when off."""
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    return None
+
+
+def sample_rate(env: Mapping[str, str]) -> float:
+    """The share of requests without a sampled ``traceparent`` the gateway traces.
+
+    Read from the services' own sampler settings, so one setting samples the platform: the
+    gateway starts (almost) every trace, and the services' parent-based samplers follow it.
+    Traefik's sampler always follows an incoming ``traceparent`` (parent-based) first.
+    """
+    sampler = (env.get("OTEL_TRACES_SAMPLER") or "parentbased_always_on").strip().lower()
+    if sampler.endswith("always_off"):
+        return 0.0
+    if sampler.endswith("traceidratio"):
+        try:
+            return min(max(float(env.get("OTEL_TRACES_SAMPLER_ARG") or "1.0"), 0.0), 1.0)
+        except ValueError:
+            return 1.0  # the services' SDK falls back to 1.0 as well
+    return 1.0
+
+
+def observability(env: Mapping[str, str]) -> dict[str, Any]:
+    """Traefik's metrics and, when an OTLP endpoint is set, its tracing (static config)."""
+    static: dict[str, Any] = {
+        # Entry point, router and service metrics on the internal `traefik` entry point (with
+        # the API and ping, on loopback), never on the public one; as in docker-compose.yml.
+        "metrics": {"prometheus": {"entryPoint": "traefik", "addRoutersLabels": True}},
+    }
+    endpoint = traces_endpoint(env)
+    if endpoint:
+        static["tracing"] = {
+            "serviceName": "gateway",
+            "sampleRate": sample_rate(env),
+            "otlp": {"http": {"endpoint": endpoint}},
+        }
+    return static
 
 
 def write_config(folder: Path, services: list[Service]) -> Path:
@@ -60,7 +111,7 @@ def write_config(folder: Path, services: list[Service]) -> Path:
         "api": {"insecure": True, "dashboard": False},
         "ping": {},
         "log": {"level": "WARN"},
-    }
+    } | observability(os.environ)
     (folder / "dynamic").mkdir()
     (folder / "dynamic" / "routes.yaml").write_text(json.dumps(dynamic, indent=2))
     shutil.copy(MIDDLEWARES, folder / "dynamic" / MIDDLEWARES.name)

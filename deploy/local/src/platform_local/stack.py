@@ -6,8 +6,15 @@ Each service's integration events run as two more processes from the same code
 ``handlers.py`` registers a handler (services.Service). They start once their service answers
 (its migrations ran), and use RabbitMQ when ``BROKER_URL`` is set, otherwise kombu's filesystem
 transport in one folder every process shares (``<data dir>/events``): no server to install.
+
+Telemetry (common.tracing, common.metrics): every process gets the caller's ``OTEL_*`` settings
+and its own ``OTEL_SERVICE_NAME`` (``users``, ``users-relay``, ``users-consumer``, ``gateway``);
+traces leave only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Each service serves ``/metrics``
+on its port, each relay and consumer on ``METRICS_PORT`` (``metrics_port``), Traefik on its API
+port; ``<data dir>/prometheus.yml`` is a Prometheus configuration scraping them all.
 """
 
+import json
 import os
 import shlex
 import socket
@@ -82,6 +89,16 @@ def events_mode(data_dir: Path) -> str:
     return f"events: no broker, kombu's filesystem transport in {env['EVENTS_FOLDER']}"
 
 
+# The relay's and the consumer's METRICS_PORT (they answer no HTTP otherwise): their service's
+# port plus these, so users (8001) has its relay's metrics on 8101 and its consumer's on 8201.
+METRICS_PORT_SHIFT = {"relay": 100, "consumer": 200}
+
+
+def metrics_port(service: Service, kind: str) -> int:
+    """Where ``<service>-<kind>`` (relay, consumer) serves its Prometheus metrics."""
+    return service.port + METRICS_PORT_SHIFT[kind]
+
+
 def events_processes(service: Service) -> dict[str, str]:
     """The service's events processes (name: shell command): a relay if it publishes, a
     consumer if it consumes, each started once the service answers (its migrations ran)."""
@@ -119,6 +136,53 @@ def service_env(service: Service, services: list[Service], data_dir: Path) -> di
     return env
 
 
+def scrape_targets(services: list[Service]) -> dict[str, list[str]]:
+    """Every ``/metrics`` of the platform on loopback, by Prometheus job."""
+    events = [
+        f"127.0.0.1:{metrics_port(s, kind)}"
+        for s in services
+        for kind in ("relay", "consumer")
+        if f"{s.name}-{kind}" in events_processes(s)
+    ]
+    return {
+        "services": [f"127.0.0.1:{s.port}" for s in services],
+        "events": events,
+        "gateway": [f"127.0.0.1:{gateway.TRAEFIK_API_PORT}"],
+    }
+
+
+def write_prometheus_config(data_dir: Path, services: list[Service]) -> Path:
+    """A Prometheus configuration scraping this platform (``prometheus --config.file=...``).
+
+    JSON, which is YAML; the jobs are compose's (deploy/observability/prometheus.yml).
+    """
+    config = {
+        "global": {"scrape_interval": "15s"},
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": targets}]}
+            for job, targets in scrape_targets(services).items()
+            if targets
+        ],
+    }
+    path = data_dir / "prometheus.yml"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def telemetry_lines(data_dir: Path) -> list[str]:
+    """What ``up`` says about traces and metrics, after the URLs."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    exporters = os.environ.get("OTEL_TRACES_EXPORTER", "")
+    if endpoint:
+        traces = f"traces: OTLP to {endpoint} (every process and the gateway)"
+    elif "console" in exporters:
+        traces = "traces: printed in this log (OTEL_TRACES_EXPORTER=console); gateway: none"
+    else:
+        traces = "traces: off (set OTEL_EXPORTER_OTLP_ENDPOINT, see --help)"
+    config = data_dir / "prometheus.yml"
+    return [traces, f"metrics: <port>/metrics; prometheus --config.file={config}"]
+
+
 def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, str]]:
     """A honcho manager with every process, and the URL that says each one is ready."""
     services = discover(port_offset=PORT_OFFSET)
@@ -126,6 +190,11 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
         "gateway": gateway.GATEWAY_PORT,
         "traefik api": gateway.TRAEFIK_API_PORT,
         "docs": gateway.DOCS_PORT,
+    }
+    ports |= {
+        f"{name} metrics": metrics_port(s, name.rpartition("-")[2])
+        for s in services
+        for name in events_processes(s)
     }
     check_ports(ports)
     manager = Manager(Printer(sys.stdout))
@@ -135,6 +204,8 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
         # MIGRATE_ON_START: gunicorn applies the migrations before it binds its port (see
         # deploy/gunicorn.conf.py), so a service takes traffic only once they ran.
         env = base_env | service_env(service, services, data_dir) | {"MIGRATE_ON_START": "1"}
+        # Each process names itself in its spans (OTEL_SERVICE_NAME): users, users-relay, ...
+        env["OTEL_SERVICE_NAME"] = service.name
         manager.add_process(
             service.name, f"exec {_gunicorn(service.module)}", env=env, cwd=str(ROOT)
         )
@@ -142,24 +213,34 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
         # They serve no HTTP: `up` waits for none of them.
         process_env = {k: v for k, v in env.items() if k != "MIGRATE_ON_START"}
         for name, command in events_processes(service).items():
-            manager.add_process(name, command, env=process_env, cwd=str(ROOT))
+            kind = name.rpartition("-")[2]
+            own = {"OTEL_SERVICE_NAME": name, "METRICS_PORT": str(metrics_port(service, kind))}
+            manager.add_process(name, command, env=process_env | own, cwd=str(ROOT))
     docs_env = base_env | {
         "HOST": "127.0.0.1",
         "PORT": str(gateway.DOCS_PORT),
         "TRUSTED_PROXIES": "1",
         "DOCS_TRAEFIK_API": f"http://127.0.0.1:{gateway.TRAEFIK_API_PORT}",
+        "OTEL_SERVICE_NAME": "docs",
     }
     manager.add_process("docs", f"exec {_gunicorn('platform_docs')}", env=docs_env, cwd=str(ROOT))
     ready["docs"] = f"http://127.0.0.1:{gateway.DOCS_PORT}/health/live"
     traefik = Path(sys.executable).with_name("traefik")
     static = gateway.write_config(config_dir, services)
-    manager.add_process("gateway", f"exec {traefik} --configFile={static}", env=base_env)
+    # Traefik's OpenTelemetry SDK reads OTEL_SERVICE_NAME too (over its tracing.serviceName).
+    gateway_env = base_env | {"OTEL_SERVICE_NAME": "gateway"}
+    manager.add_process("gateway", f"exec {traefik} --configFile={static}", env=gateway_env)
+    write_prometheus_config(data_dir, services)
     ready["gateway"] = f"http://127.0.0.1:{gateway.TRAEFIK_API_PORT}/ping"
     return manager, ready
 
 
 def wait_until_ready(
-    manager: Manager, ready: dict[str, str], started: float, events: str = ""
+    manager: Manager,
+    ready: dict[str, str],
+    started: float,
+    events: str = "",
+    telemetry: list[str] | None = None,
 ) -> None:
     """Poll every readiness URL; print where everything is, or stop the stack on timeout."""
     pending = dict(ready)
@@ -179,6 +260,7 @@ def wait_until_ready(
     services = discover(port_offset=PORT_OFFSET)
     lines += [f"  {s.name:<18} {base}{s.prefix}  (direct: :{s.port})" for s in services]
     lines += [f"  {events}"] if events else []
+    lines += [f"  {line}" for line in telemetry or []]
     print("\n".join(lines) + "\n  Ctrl-C stops everything.", flush=True)
 
 
@@ -191,7 +273,7 @@ def up(data_dir: Path | None = None) -> int:
         manager, ready = build_manager(data, Path(config_dir))
         threading.Thread(
             target=wait_until_ready,
-            args=(manager, ready, started, events_mode(data)),
+            args=(manager, ready, started, events_mode(data), telemetry_lines(data)),
             daemon=True,
         ).start()
         manager.loop()

@@ -15,7 +15,6 @@ and a scrape configuration need not add it. Labels take bounded values only: a r
 never a raw path; a known method or ``OTHER``; a declared event type or ``unknown``.
 """
 
-import os
 import threading
 from collections.abc import Iterable, Iterator
 
@@ -143,8 +142,3 @@ def serve(port: int, host: str) -> threading.Thread:
     """
     _server, thread = start_http_server(port, addr=host, registry=REGISTRY)
     return thread
-
-
-def multiprocess_dir() -> str | None:
-    """The folder the workers' values are kept in, when in multiprocess mode."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") if MULTIPROCESS else None
