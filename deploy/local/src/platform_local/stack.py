@@ -222,6 +222,8 @@ def build_manager(data_dir: Path, config_dir: Path) -> tuple[Manager, dict[str, 
         "TRUSTED_PROXIES": "1",
         "DOCS_TRAEFIK_API": f"http://127.0.0.1:{gateway.TRAEFIK_API_PORT}",
         "OTEL_SERVICE_NAME": "docs",
+        # Names gunicorn's own log lines (deploy/gunicorn.conf.py), as its app names its own.
+        "SERVICE_NAME": "docs",
     }
     manager.add_process("docs", f"exec {_gunicorn('platform_docs')}", env=docs_env, cwd=str(ROOT))
     ready["docs"] = f"http://127.0.0.1:{gateway.DOCS_PORT}/health/live"
