@@ -33,13 +33,12 @@ TRACING_ENV = {
 @dataclass(frozen=True)
 class LocalStack:
     """A running `platform up`: its gateway, its process (every other one is below it), its log,
-    the receiver its traces go to, and whether its services keep their data in SQLite."""
+    and the receiver its traces go to."""
 
     url: str
     pid: int
     log_path: str
     receiver: OtlpReceiver
-    sqlite: bool
 
 
 @contextmanager
@@ -52,8 +51,6 @@ def local_platform() -> Iterator[LocalStack]:
         env |= TRACING_ENV | {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
         for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"):
             env.pop(name, None)
-        # `platform up` gives a service SQLite unless <SERVICE>_DATABASE_URL names a database.
-        sqlite = not any(k.endswith("_DATABASE_URL") and v for k, v in env.items())
         # Kept open for the whole run: the stack writes to it until it stops.
         log = open(os.path.join(data_dir, "platform.log"), "w")  # noqa: SIM115
         stack = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
@@ -65,7 +62,7 @@ def local_platform() -> Iterator[LocalStack]:
         try:
             _wait_until_ready(stack, log.name)
             url = f"http://127.0.0.1:{8080 + PORT_OFFSET}"
-            yield LocalStack(url, stack.pid, log.name, receiver, sqlite)
+            yield LocalStack(url, stack.pid, log.name, receiver)
         finally:
             stack.send_signal(signal.SIGINT)  # honcho stops every process on Ctrl-C
             try:

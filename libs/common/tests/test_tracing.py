@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask, request
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 import tinyapp
 from common import tracing
-from common.db import get_db
+from common.db import get_db, session
 from common.errors import DependencyUnavailable
 from common.events import Consumer, publish
 from common.http import ServiceClient
@@ -86,9 +87,26 @@ def traced(app: Flask, app_config: dict[str, Any], spans: InMemorySpanExporter) 
 
 def test_apps_built_while_tracing_is_on_are_wrapped(traced: Any) -> None:
     assert isinstance(traced.caller.wsgi_app, tracing.ServerSpans)
+    import sqlite3
+
     import psycopg
 
     assert hasattr(psycopg.connect, "__wrapped__"), "psycopg instrumented"
+    assert hasattr(sqlite3.connect, "__wrapped__"), "sqlite3 instrumented"
+
+
+def test_a_request_on_sqlite_has_its_sql_spans(spans: InMemorySpanExporter) -> None:
+    # The no-Docker platform's default database: its statements are spans too.
+    app = tinyapp.create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app.add_url_rule("/_test/sql", view_func=lambda: {"one": session.scalar(sa.text("SELECT 1"))})
+    spans.clear()
+
+    assert app.test_client().get("/_test/sql").status_code == 200
+
+    (server,) = [s for s in _finished(spans) if s.kind == SpanKind.SERVER]
+    sql = [s for s in _finished(spans) if s.attributes.get("db.system") == "sqlite"]
+    assert sql, "no SQL span from SQLite"
+    assert {s.context.trace_id for s in sql} == {server.context.trace_id}
 
 
 @pytest.mark.usefixtures("postgres_only")
@@ -210,7 +228,7 @@ def test_a_failing_call_is_an_error_span(traced: Any, spans: InMemorySpanExporte
 # --- off: a fresh interpreter, where nothing was patched before -----------------------------
 
 OFF_PROBE = """
-import sys, threading
+import sqlite3, sys, threading
 import psycopg
 import tinyapp
 from common import tracing
@@ -219,6 +237,7 @@ assert app.test_client().get("/health/live").status_code == 200
 assert not tracing.active()
 assert not isinstance(app.wsgi_app, tracing.ServerSpans), "the app is not wrapped"
 assert not hasattr(psycopg.connect, "__wrapped__"), "psycopg is not patched"
+assert not hasattr(sqlite3.connect, "__wrapped__"), "sqlite3 is not patched"
 assert "opentelemetry.sdk.trace" not in sys.modules, "the SDK is not even imported"
 assert not [t for t in threading.enumerate() if "Otel" in t.name], "no exporter thread"
 print("off")

@@ -8,8 +8,8 @@ protobuf), ``OTEL_SERVICE_NAME`` (default: the service's ``SERVICE_NAME``),
 ``OTEL_BSP_*``, ``OTEL_PROPAGATORS``, ``OTEL_SDK_DISABLED``.
 
 **Off unless something exports**: without an OTLP endpoint and without ``console`` (or with
-``OTEL_SDK_DISABLED=true``) the SDK is not even imported, no app is wrapped, psycopg is not
-patched and no exporter thread runs; every hook below is then one test of a module global.
+``OTEL_SDK_DISABLED=true``) the SDK is not even imported, no app is wrapped, no database driver
+is patched and no exporter thread runs; every hook below is then one test of a module global.
 
 On, once per process (the first app built decides; gunicorn's workers inherit it across the
 fork, where the SDK's ``BatchSpanProcessor`` starts its export thread anew through
@@ -20,8 +20,10 @@ fork, where the SDK's ``BatchSpanProcessor`` starts its export thread anew throu
   not traced, nor is their SQL;
 - a CLIENT span per attempt of ``common.http.ServiceClient`` (``send``), ``traceparent``
   injected;
-- a span per SQL statement: ``PsycopgInstrumentor`` (it patches ``psycopg.connect`` for the
-  whole process: the library's documented way; SQLAlchemy's own instrumentation refuses 2.1);
+- a span per SQL statement, from the driver's instrumentation: ``PsycopgInstrumentor``
+  (PostgreSQL) and ``SQLite3Instrumentor`` (the no-Docker platform's default). Each patches its
+  driver's ``connect`` for the whole process, the libraries' documented way; SQLAlchemy's own
+  instrumentation would serve both but refuses SQLAlchemy 2.1;
 - the events hop: the outbox stores the ``traceparent`` of the span that wrote the event (the
   CloudEvents distributed-tracing extension: the event's creation context), the relay sends each
   event in a PRODUCER span and the consumer handles it in a CONSUMER span, both children of that
@@ -124,7 +126,7 @@ def configure(service: str, exporters: Sequence["SpanExporter"] | None = None) -
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)  # for a service's own spans (trace.get_tracer)
-    _instrument_psycopg(provider)
+    _instrument_drivers(provider)
     _bind_api()
     _provider, _tracer = provider, provider.get_tracer("common")
     return True
@@ -147,7 +149,10 @@ def _bind_api() -> None:
     )
 
 
-def _instrument_psycopg(provider: "TracerProvider") -> None:
+def _instrument_drivers(provider: "TracerProvider") -> None:
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    SQLite3Instrumentor().instrument(tracer_provider=provider)
     try:
         import psycopg  # noqa: F401  (the postgres extra; SQLite services have nothing to patch)
     except ImportError:
@@ -164,13 +169,15 @@ def flush() -> None:
 
 
 def reset() -> None:
-    """Turn tracing off and undo the psycopg patch, so ``configure`` decides again (tests)."""
+    """Turn tracing off and undo the drivers' patches, so ``configure`` decides again (tests)."""
     global _configured, _provider, _tracer
     if _provider is not None:
         _provider.shutdown()
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+        from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
         PsycopgInstrumentor().uninstrument()
+        SQLite3Instrumentor().uninstrument()
     _configured, _provider, _tracer = False, None, None
 
 
