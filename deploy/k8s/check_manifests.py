@@ -4,7 +4,8 @@ kubernetes-validate proves each object well-formed on its own. This reads all ob
 `kubectl kustomize` output together and reports what would only fail in a cluster, or not fail
 at all: a Service selecting no pod, an Ingress or autoscaler naming nothing, a ConfigMap key
 that is not there, a pod that the "restricted" namespace would refuse, a budget that blocks
-every drain. Run by deploy/ci/k8s-validate.sh:
+every drain, a pod Prometheus would not scrape or scrape on the wrong port, a process without
+the tracing settings. Run by deploy/ci/k8s-validate.sh:
 
     python check_manifests.py RENDERED.yaml [--self-contained]
 
@@ -14,15 +15,35 @@ Exit status 1 if anything is wrong, with one line per problem.
 """
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 Obj = dict[str, Any]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+# A platform image (platform/<name>, under any registry, with a tag or a digest): the services,
+# docs, and the relays and consumers, which run their service's image.
+PLATFORM_IMAGE = re.compile(r"(^|/)platform/[^/:@]+([:@]|$)")
+# The settings every platform container reads from the `telemetry` ConfigMap (base/kustomization.
+# yaml); kustomize's generator appends a hash of the content to the name.
+TELEMETRY = re.compile(r"telemetry(-[a-z0-9]{10})?")
+TELEMETRY_KEYS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
+# The OpenTelemetry SDK's built-in samplers; the two ratio ones read OTEL_TRACES_SAMPLER_ARG.
+SAMPLERS = {
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+}
+# What the downward API can put in an env variable from the pod's labels or annotations.
+FIELD_REF = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
 
 
 def pod_spec(obj: Obj) -> Obj | None:
@@ -41,6 +62,19 @@ def ports(container: Obj) -> list[Obj]:
     return container.get("ports", [])
 
 
+def env_value(container: Obj, name: str) -> str | None:
+    """The literal value of a container's env variable ``name`` (None: unset or not literal)."""
+    for env in container.get("env", []):
+        if env["name"] == name:
+            return env.get("value")
+    return None
+
+
+def sets_env(container: Obj, name: str) -> bool:
+    """Whether the container sets ``name`` itself (a value or a reference)."""
+    return any(env["name"] == name for env in container.get("env", []))
+
+
 def matches(selector: Obj, labels: Obj) -> bool:
     """Whether labels satisfy a matchLabels selector (the only form the manifests use)."""
     wanted = selector.get("matchLabels", selector)
@@ -57,6 +91,8 @@ class Checker:
             self.by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
         self.problems: list[str] = []
         self.external_secrets: set[str] = set()
+        self.scraped: list[str] = []  # workloads Prometheus scrapes
+        self.not_scraped: list[str] = []  # platform workloads that say they serve no metrics
 
     def problem(self, obj: Obj, message: str) -> None:
         """Record a problem of ``obj``."""
@@ -136,8 +172,17 @@ class Checker:
                 refs.append(("ConfigMap", source["configMapRef"]["name"], None))
             if "secretRef" in source:
                 refs.append(("Secret", source["secretRef"]["name"], None))
+        template_metadata = obj["spec"]["template"].get("metadata", {})
         for env in c.get("env", []):
             value_from = env.get("valueFrom", {})
+            # A label or annotation the pod lacks gives an empty value, silently.
+            field = FIELD_REF.fullmatch(value_from.get("fieldRef", {}).get("fieldPath", ""))
+            if field and field[2] not in template_metadata.get(field[1], {}):
+                self.problem(
+                    obj,
+                    f"container {c['name']}: {env['name']} reads {field[1][:-1]} {field[2]!r},"
+                    " which the pod template does not have",
+                )
             if "configMapKeyRef" in value_from:
                 ref = value_from["configMapKeyRef"]
                 refs.append(("ConfigMap", ref["name"], ref["key"]))
@@ -167,6 +212,128 @@ class Checker:
                     self.problem(obj, f"container {c['name']}: no ConfigMap {name!r}")
             elif key is not None and key not in target.get("data", {}):
                 self.problem(obj, f"container {c['name']}: {kind} {name!r} has no key {key!r}")
+
+    # --- metrics and traces -----------------------------------------------------------------
+    def check_observability(self) -> None:
+        """Prometheus scrapes every platform pod that serves metrics, on a port it declares;
+        every platform container reads the tracing settings, and those are valid."""
+        for obj, spec in self.workloads():
+            platform = [c for c in containers(spec) if PLATFORM_IMAGE.search(c.get("image", ""))]
+            if not platform:
+                continue  # PostgreSQL, RabbitMQ: not the platform's processes
+            for c in platform:
+                self.check_telemetry_source(obj, c)
+            self.check_scraping(obj, spec)
+
+    def check_telemetry_source(self, obj: Obj, c: Obj) -> None:
+        """The container reads the `telemetry` ConfigMap (its existence and keys: check_references
+        and check_telemetry); a relay or consumer also names itself in its spans."""
+        names = [s["configMapRef"]["name"] for s in c.get("envFrom", []) if "configMapRef" in s]
+        if not any(TELEMETRY.fullmatch(name) for name in names):
+            self.problem(obj, f"container {c['name']}: no envFrom of the telemetry ConfigMap")
+        command = c.get("command", [])
+        if command[:2] == ["flask", "events"] and not sets_env(c, "OTEL_SERVICE_NAME"):
+            self.problem(
+                obj,
+                f"container {c['name']}: `{' '.join(command)}` sets no OTEL_SERVICE_NAME (its"
+                " spans would carry the service's name)",
+            )
+
+    def check_scraping(self, obj: Obj, spec: Obj) -> None:
+        """prometheus.io/scrape says "true" (then port and path are right) or "false" (a pod
+        that serves no metrics, listed in the summary); METRICS_PORT is declared and scraped."""
+        annotations = obj["spec"]["template"].get("metadata", {}).get("annotations") or {}
+        scrape = annotations.get("prometheus.io/scrape")
+        port = annotations.get("prometheus.io/port")
+        served = {p["containerPort"] for c in spec.get("containers", []) for p in ports(c)}
+        for c in spec.get("containers", []):
+            command = c.get("command", [])
+            metrics_port = env_value(c, "METRICS_PORT")
+            if command[:2] == ["flask", "events"] and not metrics_port:
+                self.problem(
+                    obj,
+                    f"container {c['name']}: `{' '.join(command)}` has no METRICS_PORT (it"
+                    " serves its metrics nowhere)",
+                )
+            if not metrics_port:
+                continue
+            declared = {str(p["containerPort"]) for p in ports(c)}
+            if metrics_port not in declared:
+                self.problem(
+                    obj, f"container {c['name']}: METRICS_PORT {metrics_port} is no containerPort"
+                )
+            if scrape != "true" or port != metrics_port:
+                self.problem(
+                    obj,
+                    f"container {c['name']}: METRICS_PORT {metrics_port} is not scraped"
+                    f" (prometheus.io/scrape {scrape!r}, prometheus.io/port {port!r})",
+                )
+        if scrape == "false":
+            self.not_scraped.append(obj["metadata"]["name"])
+            return
+        if scrape != "true":
+            self.problem(
+                obj,
+                f'prometheus.io/scrape is {scrape!r}: "true", or "false" for a pod that serves'
+                " no metrics",
+            )
+            return
+        self.scraped.append(obj["metadata"]["name"])
+        # A number: the usual `kubernetes-pods` relabeling takes digits only, a name would
+        # leave the target on whatever port discovery found.
+        if port is None or not port.isdigit():
+            self.problem(obj, f"prometheus.io/port {port!r} is not a port number")
+        elif int(port) not in served:
+            self.problem(obj, f"prometheus.io/port {port} is no containerPort of its containers")
+        path = annotations.get("prometheus.io/path")
+        if not (path or "").startswith("/"):
+            self.problem(obj, f"prometheus.io/path {path!r} is not a path")
+
+    def check_telemetry(self) -> None:
+        """The telemetry ConfigMap exists, has the tracing keys, and common.tracing would start
+        with them (an OTLP/HTTP endpoint or none, a sampler the SDK knows, a ratio in 0..1)."""
+        maps = [
+            cm
+            for name, cm in self.by_kind.get("ConfigMap", {}).items()
+            if TELEMETRY.fullmatch(name)
+        ]
+        if not maps:
+            self.problems.append("ConfigMap/telemetry: not in the output")
+        for cm in maps:
+            data = cm.get("data", {})
+            for key in TELEMETRY_KEYS:
+                if key not in data:
+                    self.problem(cm, f"no key {key}")
+            endpoint = data.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+            url = urlsplit(endpoint)
+            if endpoint and (url.scheme not in ("http", "https") or not url.hostname):
+                self.problem(cm, f"OTEL_EXPORTER_OTLP_ENDPOINT {endpoint!r} is no http(s) URL")
+            elif url.path.rstrip("/").endswith("/v1/traces"):
+                self.problem(
+                    cm,
+                    f"OTEL_EXPORTER_OTLP_ENDPOINT {endpoint!r}: the SDK appends /v1/traces"
+                    " itself (a full URL goes in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)",
+                )
+            elif endpoint and url.netloc.endswith(":4317"):
+                self.problem(cm, "OTEL_EXPORTER_OTLP_ENDPOINT on 4317, OTLP/gRPC: use OTLP/HTTP")
+            protocol = data.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+            if protocol != "http/protobuf":
+                self.problem(
+                    cm, f"OTEL_EXPORTER_OTLP_PROTOCOL {protocol!r}: common.tracing refuses it"
+                )
+            sampler = data.get("OTEL_TRACES_SAMPLER")
+            if sampler is None:
+                continue  # reported above
+            if sampler not in SAMPLERS:
+                self.problem(cm, f"OTEL_TRACES_SAMPLER {sampler!r} is none of {sorted(SAMPLERS)}")
+            elif sampler.endswith("traceidratio"):
+                arg = data.get("OTEL_TRACES_SAMPLER_ARG", "")
+                try:
+                    ratio = float(arg)
+                except ValueError:
+                    ratio = -1.0
+                if not 0.0 <= ratio <= 1.0:
+                    self.problem(cm, f"OTEL_TRACES_SAMPLER_ARG {arg!r} is no ratio in 0..1")
 
     # --- Services, Ingress, autoscalers, budgets -------------------------------------------
     def check_services(self) -> None:
@@ -243,6 +410,8 @@ def main() -> int:
     checker.check_services()
     checker.check_ingress()
     checker.check_scaling()
+    checker.check_observability()
+    checker.check_telemetry()
     if args.self_contained:
         for name in sorted(checker.external_secrets):
             checker.problems.append(f"Secret/{name}: referenced but not generated")
@@ -250,8 +419,13 @@ def main() -> int:
         print(f"  Secrets the operator creates: {', '.join(sorted(checker.external_secrets))}")
     for line in checker.problems:
         print(f"  ERROR {line}")
+    if checker.not_scraped:
+        print(f"  Not scraped (they serve no metrics): {', '.join(sorted(checker.not_scraped))}")
     if not checker.problems:
-        print(f"  {len(objects)} objects: references resolve, pods meet the rules")
+        print(
+            f"  {len(objects)} objects: references resolve, pods meet the rules,"
+            f" {len(checker.scraped)} workloads scraped by Prometheus"
+        )
     return 1 if checker.problems else 0
 
 
