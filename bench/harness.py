@@ -45,7 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import events
 import jwt
+import orders_paths
 import psycopg
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -1134,28 +1136,8 @@ def render(r: dict[str, Any]) -> str:
             f" {', '.join(map(str, s['rounds_rps']))} |"
         )
     o = r["orders"]
-    lines += [
-        "",
-        "## POST /api/v1/orders through the gateway (token check + users call + insert +"
-        " Idempotency-Key, a new key per request)",
-        "",
-        "| connections | req/s | p50 ms | p99 ms | server CPU ms/req (orders + users + Traefik)"
-        " | non-2xx | socket errors | req/s per round |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for c in ORDER_CONNECTIONS:
-        s = o["sides"][f"c{c}"]
-        lines.append(
-            f"| {c} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |"
-            f" {s['cpu_ms']:.2f} | {s['non2xx']} | {s['socket_errors']} |"
-            f" {', '.join(map(str, s['rounds_rps']))} |"
-        )
-    lines.append("")
-    lines.append(
-        f"Orders inserted during the load: {o['inserted']:,} (wrk counted"
-        f" {o['completed']:,} completed requests; requests cut off at the end of a run"
-        " may still commit)."
-    )
+    lines += orders_paths.render(o, ORDER_CONNECTIONS)
+    lines += events.render(r["events"]) if "events" in r else []
     t = r["token"]
     j = r["jwks"]
     c = r["connections"]
@@ -1498,6 +1480,9 @@ def main() -> int:
         # 4: orders through the gateway.
         tokens_file = workdir / "tokens.txt"
         tokens_file.write_text("\n".join(tokens) + "\n")
+        path_tokens = orders_paths.prepare(
+            pg_url(DATABASES["orders"]), seeded.user_ids[:N_LOGINS], tokens, workdir
+        )
         orders_url = stack.url("gateway", "/api/v1/orders")
         nonce = uuid.uuid4().hex[:12]
         sampler.phase = "warmup:orders"
@@ -1515,19 +1500,18 @@ def main() -> int:
             f" {ORDER_CONNECTIONS} connections"
         )
         order_runs = interleaved(
-            {
-                f"c{c}": (
-                    lambda c=c: wrk(
-                        orders_url,
-                        connections=c,
-                        seconds=mode.duration,
-                        script=LUA / "orders.lua",
-                        script_args=[str(tokens_file), f"{nonce}-c{c}-{uuid.uuid4().hex[:6]}"],
-                    ),
-                    CPU_OF["orders"],
-                )
-                for c in ORDER_CONNECTIONS
-            },
+            orders_paths.sides(
+                lambda c, tokens, label: wrk(
+                    orders_url,
+                    connections=c,
+                    seconds=mode.duration,
+                    script=LUA / "orders.lua",
+                    script_args=[str(tokens), f"{nonce}-{label}-{uuid.uuid4().hex[:6]}"],
+                ),
+                ORDER_CONNECTIONS,
+                path_tokens,
+                CPU_OF["orders"],
+            ),
             mode.order_rounds,
             sampler,
             "orders",
@@ -1544,6 +1528,14 @@ def main() -> int:
             "inserted": inserted,
             "completed": sum(s["requests"] for s in sides.values()),
             "errors_total": sum(s["non2xx"] + s["socket_errors"] for s in sides.values()),
+            "ratios": {
+                f"c{c}": {
+                    "rps": paired_ratio(order_runs[f"model-c{c}"], order_runs[f"call-c{c}"]),
+                    "cpu": cpu_ratio(order_runs[f"model-c{c}"], order_runs[f"call-c{c}"]),
+                }
+                for c in ORDER_CONNECTIONS
+            },
+            "known_users": orders_paths.check(pg_url(DATABASES["orders"]), N_LOGINS // 2),
             "runs": order_runs,
             "stderr": [r["stderr"] for rs in order_runs.values() for r in rs if "stderr" in r],
         }
@@ -1618,6 +1610,10 @@ def main() -> int:
     connections["ok"] = all(v["within_limit"] and not v["climbing"] for v in servers.values())
     report["connections"] = connections
 
+    # 8: integration events (bench/events.py), the stack down.
+    log("events: relay throughput and commit-to-commit latency (bench/events.py)")
+    report["events"] = events.run_json(sys.executable, quick=args.quick, env=base_env())
+
     # 7: start-up, on the quiet machine (the stack is down).
     if args.skip_startup:
         report["startup"] = {"skipped": "--skip-startup"}
@@ -1631,6 +1627,8 @@ def main() -> int:
     report["checks"] = {
         # What must hold on any machine, however loaded: the exit status follows these.
         "orders_without_errors": report["orders"]["errors_total"] == 0,
+        "unknown_users_stayed_unknown": report["orders"]["known_users"]["ok"],
+        "every_event_delivered_once": report.get("events", {}).get("ok", True),
         "jwks_not_fetched_during_load": report["jwks"]["ok"],
         "connections_within_pools": connections["ok"],
         "default_config_within_80_percent": connections["budget"]["ok"],
