@@ -44,7 +44,11 @@ from inprocess import _quiet_logs  # noqa: E402
 PARTS = [
     ("token check (common.auth: verify)", "common/auth.py", "verify"),
     ("Idempotency-Key claim (own transaction + commit)", "common/idempotency.py", "_claim"),
-    ("request fingerprint (canonical JSON + sha256)", "common/idempotency.py", "request_fingerprint"),
+    (
+        "request fingerprint (canonical JSON + sha256)",
+        "common/idempotency.py",
+        "request_fingerprint",
+    ),
     ("body parsing (marshmallow load)", "common/api.py", "parse_body"),
     ("read model check (known_users.require_can_order)", "orders_service/known_users.py",
      "require_can_order"),
