@@ -68,6 +68,22 @@ def test_the_file_provider_of_the_stack_without_docker_reads_the_same(httpserver
     assert discover(httpserver) == [Service("users", "/api/v1/users", "http://127.0.0.1:8001")]
 
 
+def test_a_services_retry_router_is_not_another_api(httpserver):
+    # The gateway routes each service twice (platform_local.gateway.rules): its prefix, and the
+    # requests it may retry. Traefik lists routers by name: users-retry@docker before
+    # users@docker ("-" sorts before "@").
+    retry = "PathPrefix(`/api/v1/users`) && (Method(`GET`) || Method(`HEAD`))"
+    publish(
+        httpserver,
+        [
+            traefik_api.router("users-retry", retry, "users", middlewares=["retry@file"]),
+            traefik_api.router("users", "PathPrefix(`/api/v1/users`)", "users"),
+        ],
+        [traefik_api.service("users", "http://172.18.0.4:8000")],
+    )
+    assert discover(httpserver) == [Service("users", "/api/v1/users", "http://172.18.0.4:8000")]
+
+
 def test_disabled_routers_and_routers_without_a_server_are_skipped(httpserver):
     publish(
         httpserver,

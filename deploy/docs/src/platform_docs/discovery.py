@@ -2,7 +2,9 @@
 
 Traefik mode needs no list of services anywhere: every router whose rule is
 ``PathPrefix(`/api/...`)`` is an API, named after the router, served by the first server of
-its load balancer. Adding a service to the platform adds it to the docs.
+its load balancer. Adding a service to the platform adds it to the docs. Several routers of one
+load balancer are one API (a service's ``users`` and ``users-retry`` routers), named after the
+router that bears the service's own name.
 """
 
 import logging
@@ -81,13 +83,22 @@ class TraefikDiscovery:
     def services(self) -> list[Service]:
         """Return one service per API router, read from the gateway now."""
         backends = {item.get("name"): _first_server(item) for item in self._list("services")}
-        found: dict[str, Service] = {}
+        # A backend's routers are one API (users and users-retry, one load balancer), named
+        # after the router named like the backend's service, or else the shortest name.
+        routed: dict[str, Service] = {}
         for router in self._list("routers"):
-            service = _service_of(router, backends)
+            found = _service_of(router, backends)
+            if found is None:
+                continue
+            backend, service = found
+            named = routed.get(backend)
+            if named is None or _rank(service, backend) < _rank(named, backend):
+                routed[backend] = service
+        apis: dict[str, Service] = {}
+        for service in routed.values():
             # The same name from two providers (users@docker, users@file): the first one wins.
-            if service is not None and service.name not in found:
-                found[service.name] = service
-        return [found[name] for name in sorted(found)]
+            apis.setdefault(service.name, service)
+        return [apis[name] for name in sorted(apis)]
 
     def _list(self, kind: str) -> list[dict[str, Any]]:
         """Return every item of ``/api/http/<kind>``, following Traefik's pagination."""
@@ -111,6 +122,11 @@ class TraefikDiscovery:
         return items
 
 
+def _rank(service: Service, backend: str) -> tuple[bool, int]:
+    """How well an API name fits its backend (lower is better): the backend's own name first."""
+    return service.name != backend.partition("@")[0], len(service.name)
+
+
 def _first_server(service: Mapping[str, Any]) -> str | None:
     """Return the first server URL of a load-balanced service (None for weighted, mirror...)."""
     servers = (service.get("loadBalancer") or {}).get("servers") or [{}]
@@ -118,8 +134,11 @@ def _first_server(service: Mapping[str, Any]) -> str | None:
     return url.rstrip("/") if isinstance(url, str) and url else None
 
 
-def _service_of(router: Mapping[str, Any], backends: Mapping[Any, str | None]) -> Service | None:
-    """Return the API a router serves, or None when it serves no API (or nothing)."""
+def _service_of(
+    router: Mapping[str, Any], backends: Mapping[Any, str | None]
+) -> tuple[str, Service] | None:
+    """Return the backend a router targets (``name@provider``) and the API it serves, or None
+    when it serves no API (or nothing)."""
     name, _, provider = str(router.get("name", "")).partition("@")
     match = _API_PREFIX.search(str(router.get("rule", "")))
     if (
@@ -136,7 +155,7 @@ def _service_of(router: Mapping[str, Any], backends: Mapping[Any, str | None]) -
     if url is None:
         log.warning("router %s: service %s has no server URL; skipped", name, qualified)
         return None
-    return Service(name, match.group(1), url)
+    return qualified, Service(name, match.group(1), url)
 
 
 def from_config(config: Mapping[str, Any]) -> Discovery:
