@@ -149,8 +149,10 @@ RELAY_DB = "postgresql+psycopg://orders:${ORDERS_DB_PASSWORD:?}@orders-db:5432/o
             "orders-relay has not the DATABASE_URL of orders",
         ),
         (
-            "image: platform/orders:${TAG:-dev}\n    environment:\n      OTEL_SERVICE_NAME: orders-relay",
-            "image: platform/users:${TAG:-dev}\n    environment:\n      OTEL_SERVICE_NAME: orders-relay",
+            "image: platform/orders:${TAG:-dev}\n    environment:\n"
+            "      OTEL_SERVICE_NAME: orders-relay",
+            "image: platform/users:${TAG:-dev}\n    environment:\n"
+            "      OTEL_SERVICE_NAME: orders-relay",
             "orders-relay does not run the image of orders",
         ),
     ],
