@@ -4,7 +4,9 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 
 # Prometheus' multiprocess mode (common.metrics): each worker keeps its values in files of
 # PROMETHEUS_MULTIPROC_DIR and /metrics adds up the folder, whichever worker answers. The
@@ -36,7 +38,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 10
+# How long a stopping worker may finish its in-flight requests (then it is killed). Kubernetes'
+# terminationGracePeriodSeconds and compose's stop_grace_period exceed drain + this (below).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
 keepalive = 5
 # Request limits, gunicorn's defaults written down on purpose. Over them gunicorn answers 414
 # (request line: method, URL with its query, version) or 431 (a header line, or too many
@@ -100,8 +104,59 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     multiprocess.mark_process_dead(worker.pid)
 
 
+# Drain before stopping. gunicorn's SIGTERM closes the listeners at once, then lets the workers
+# finish their in-flight requests (graceful_timeout); a load balancer that still sends work here
+# meanwhile gets refused or reset connections. With SHUTDOWN_DRAIN_SECONDS above 0 (compose,
+# Kubernetes; 0, off, by default: laptops, `platform up`, tests), the first SIGTERM to the master
+# only starts a drain: /health/ready answers 503 `shutting_down` in every worker (common.health
+# reads the file named by SHUTDOWN_DRAIN_FILE) while they keep serving normally, so the gateway's
+# health check takes this replica out; after the drain the master sends itself SIGTERM again and
+# gunicorn's own graceful stop runs. A second SIGTERM during the drain stops at once (gracefully);
+# SIGINT and SIGQUIT stay immediate. gunicorn has no setting for this (up to 27): the hook below
+# wraps the arbiter's handle_term, which its main loop calls for each SIGTERM it dequeues.
+_DRAIN_SECONDS = float(os.environ.get("SHUTDOWN_DRAIN_SECONDS") or 0)
+_DRAIN_FILE = "SHUTDOWN_DRAIN_FILE"  # common.health.DRAIN_FILE
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    """gunicorn hook (master, listening, before the first workers fork): drain on SIGTERM."""
+    if _DRAIN_SECONDS <= 0:
+        os.environ.pop(_DRAIN_FILE, None)  # not a value inherited from elsewhere
+        return
+    # Per master (a USR2 re-exec has its own); set before the workers fork, who inherit it. A
+    # file a previous run left (a restarted container: same PID 1, same /tmp) is removed.
+    marker = os.path.join(tempfile.gettempdir(), f"gunicorn-draining-{server.pid}")
+    if os.path.exists(marker):
+        os.remove(marker)
+    os.environ[_DRAIN_FILE] = marker
+    stop = server.handle_term  # raises StopIteration: the main loop then stops gracefully
+    timer: threading.Timer | None = None
+
+    def handle_term() -> None:
+        nonlocal timer
+        if timer is not None:  # the drain's end, or a second SIGTERM: stop now
+            timer.cancel()
+            stop()
+        with open(marker, "w"):
+            pass
+        server.log.info(
+            "Draining for %g s (/health/ready answers 503), then stopping;"
+            " a second SIGTERM stops now",
+            _DRAIN_SECONDS,
+        )
+        timer = threading.Timer(_DRAIN_SECONDS, os.kill, (server.pid, signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+
+    server.handle_term = handle_term
+
+
 def on_exit(server):  # type: ignore[no-untyped-def]
-    """gunicorn hook (master, last): remove the metrics folder if this file made it."""
+    """gunicorn hook (master, last): remove the drain file, and the metrics folder if this file
+    made it."""
+    marker = os.environ.get(_DRAIN_FILE)
+    if marker and os.path.exists(marker):
+        os.remove(marker)
     made = os.environ.get(_METRICS_TEMP_DIR)
     if made and made == os.environ.get(_METRICS_DIR):
         shutil.rmtree(made, ignore_errors=True)

@@ -38,3 +38,16 @@ def test_an_unknown_url_is_a_404_envelope(make_app, closed_url):
     response = make_app(DOCS_SERVICES=f"users={closed_url}").test_client().get("/apidocs/nope")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_not_ready_while_gunicorn_drains(make_app, traefik, closed_url, tmp_path, monkeypatch):
+    # deploy/gunicorn.conf.py creates this file on the first SIGTERM (common.health).
+    marker = tmp_path / "draining"
+    monkeypatch.setenv("SHUTDOWN_DRAIN_FILE", str(marker))
+    client = make_app(DOCS_TRAEFIK_API=traefik({"users": closed_url})).test_client()
+    assert client.get("/health/ready").status_code == 200
+    marker.touch()
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "shutting_down"
+    assert client.get("/health/live").status_code == 200

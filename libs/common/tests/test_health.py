@@ -122,3 +122,18 @@ def test_ready_is_503_not_a_hang_when_the_database_never_answers(app_on, silent_
     client = app_on(silent_server).test_client()
 
     assert_unavailable(get_within(client, "/health/ready", 15))
+
+
+def test_ready_is_503_shutting_down_while_the_server_drains(client, tmp_path, monkeypatch):
+    # deploy/gunicorn.conf.py names the file and creates it on the first SIGTERM
+    # (test_shutdown_gunicorn runs the real thing).
+    marker = tmp_path / "draining"
+    monkeypatch.setenv("SHUTDOWN_DRAIN_FILE", str(marker))
+    assert client.get("/health/ready").status_code == 200
+
+    marker.touch()
+    response = client.get("/health/ready")
+
+    body = assert_error(response, 503, "shutting_down")
+    assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+    assert client.get("/health/live").status_code == 200  # nothing to restart

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 
 from common.envelope import json_response, success_body
 from common.errors import DependencyUnavailable
+from common.health import draining_response
 from platform_docs.catalog import current_catalog
 from platform_docs.events import catalog as events_catalog
 from platform_docs.events import merge_events
@@ -122,7 +123,10 @@ def live() -> Response:
 
 @health.get("/ready")
 def ready() -> Response:
-    """The docs can be served: discovery answers (a service without a spec is only left out)."""
+    """The docs can be served: discovery answers (a service without a spec is only left out);
+    503 ``shutting_down`` while gunicorn drains before it stops (common.health)."""
+    if (stopping := draining_response()) is not None:
+        return stopping
     services = current_catalog().services()
     body = {"status": "ok", "checks": {"discovery": "ok"}, "services": len(services)}
     return json_response(success_body(body), 200)
