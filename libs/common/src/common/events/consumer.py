@@ -70,7 +70,9 @@ class Consumer:
         self._next_purge = 0.0
 
     def stop(self) -> None:
-        """Ask ``run()`` to return after the current poll."""
+        """Ask ``run()`` to return once the message being handled is done (committed, then
+        acknowledged). Messages received but not yet handled are left unacknowledged: closing
+        the connection gives them back to the queue, for another consumer or the next run."""
         self._stop.set()
 
     def open(self) -> Connection:
@@ -110,9 +112,12 @@ class Consumer:
         connection = self.open()
         done, deadline = 0, time.monotonic() + timeout
         while True:
-            while self._received:
+            # Up to `prefetch` messages arrive at once: after stop() none more is handled.
+            while self._received and not self._stop.is_set():
                 done += self._process(self._received.pop(0))
             while self._deferred and self._deferred[0][0] <= time.time():
+                if self._stop.is_set():
+                    break
                 done += self._process(heapq.heappop(self._deferred)[2], due=True)
             wait = deadline - time.monotonic()
             if wait <= 0 or self._stop.is_set():
@@ -216,7 +221,8 @@ class Consumer:
             while not self._stop.is_set():
                 try:
                     self.poll(self.config.poll_seconds)
-                    self._purge_if_due()
+                    if not self._stop.is_set():  # a stopping consumer starts no purge
+                        self._purge_if_due()
                     failures = 0
                 except Exception as exc:
                     failures += 1
@@ -250,7 +256,13 @@ def _count_handled(service: str, event: Event, handled: bool) -> None:
 
 
 def run_consumer(app: Flask, handlers: Handlers) -> None:
-    """The consumer process's entry point: consume until SIGTERM or SIGINT."""
+    """The consumer process's entry point: consume until SIGTERM or SIGINT.
+
+    Either signal stops it gracefully: the message being handled is finished (its transaction
+    committed, then acknowledged), no other is taken, and the process exits 0. A consumer killed
+    outright (SIGKILL, a crash) has acknowledged nothing it did not commit: the broker delivers
+    that message again (tested in test_events_shutdown).
+    """
     consumer = Consumer(app, handlers)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: consumer.stop())

@@ -181,7 +181,8 @@ class Relay:
             while not self._stop.is_set():
                 try:
                     claimed = self.publish_batch()
-                    self._purge_if_due()
+                    if not self._stop.is_set():  # a stopping relay starts no purge
+                        self._purge_if_due()
                 except Exception as exc:  # broker or database away: back off and retry
                     failures += 1
                     self._disconnect()
@@ -204,7 +205,12 @@ class Relay:
 
 
 def run_relay(app: Flask) -> None:
-    """The relay process's entry point: relay until SIGTERM or SIGINT."""
+    """The relay process's entry point: relay until SIGTERM or SIGINT.
+
+    Either signal stops it between batches: the batch being claimed or published is finished
+    (published, confirmed, marked, committed), no other is claimed, and the process exits 0;
+    an idle relay notices within ``EVENTS_POLL_SECONDS``.
+    """
     relay = Relay(app)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: relay.stop())
