@@ -71,6 +71,15 @@ def test_a_stale_file_fails_naming_it(repo, place):
             "orders lacks the label traefik.http.routers.orders.rule: PathPrefix(`/api/v1/orders`)",
         ),
         ('traefik.enable: "true"', 'traefik.enable: "false"', "lacks the label traefik.enable"),
+        # The gateway's retry rule, its middleware and the health check: gateway.docker_labels.
+        (
+            "|| Method(`PUT`)",
+            "|| Method(`PATCH`)",
+            "orders lacks the label traefik.http.routers.orders-retry.rule: PathPrefix(",
+        ),
+        ("-retry.middlewares: retry@file", "-retry.middlewares: secure@file", "-retry.middlewares"),
+        ("healthcheck.interval: 1s", "healthcheck.interval: 30s", "healthcheck.interval: 1s"),
+        ("healthcheck.path: /health/ready", "healthcheck.path: /health/live", "healthcheck.path"),
         ("  orders-db:\n", "  orders-database:\n", "no service orders-db"),
         ("{condition: service_healthy}", "{condition: service_started}", "does not wait"),
         ("service: database}", "service: service}", "orders-db has no healthcheck"),

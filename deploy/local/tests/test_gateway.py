@@ -44,6 +44,27 @@ def test_shared_file_and_the_docs_service_it_names_are_written(tmp_path):
     assert not (tmp_path / "dynamic" / "compose-docs.yaml").exists()
 
 
+@pytest.mark.parametrize("service", discover(), ids=lambda service: service.name)
+def test_each_service_is_routed_retried_and_checked_as_its_compose_labels_say(tmp_path, service):
+    gateway.write_config(tmp_path, discover())
+    http = yaml.safe_load((tmp_path / "dynamic" / "routes.yaml").read_text())["http"]
+    compose = yaml.safe_load((ROOT / "services" / service.name / "compose.yaml").read_text())
+    labels = compose["services"][service.name]["labels"]
+    name, routers = service.name, f"traefik.http.routers.{service.name}"
+    balancer = f"traefik.http.services.{service.name}.loadbalancer"
+
+    assert http["routers"][name]["rule"] == labels[f"{routers}.rule"]
+    assert http["routers"][f"{name}-retry"]["rule"] == labels[f"{routers}-retry.rule"]
+    assert http["routers"][f"{name}-retry"]["middlewares"] == [
+        labels[f"{routers}-retry.middlewares"]
+    ]
+    assert http["routers"][f"{name}-retry"]["service"] == name
+    checks = http["services"][name]["loadBalancer"]["healthCheck"]
+    assert checks == {
+        key: labels[f"{balancer}.healthcheck.{key}"] for key in ("path", "interval", "timeout")
+    }
+
+
 def test_a_taken_port_names_it_and_suggests_the_offset():
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from platform_local.gateway import PORTS
-from platform_local.services import Service
+from platform_local.gateway import PORTS, docker_labels
+from platform_local.services import API_PREFIX, Service
 
 SERVICES = "services"
 # Packages that are not services but that some places list like one (tox envs, the CI matrix,
@@ -458,7 +458,7 @@ def k8s_events_problems(root: Path, name: str) -> list[str]:
 
 
 def compose_problems(root: Path, name: str) -> list[str]:
-    """What services/<name>/compose.yaml lacks: its database, health, routing by its prefix."""
+    """What services/<name>/compose.yaml lacks: its database, health, the gateway's labels."""
     path = root / SERVICES / name / "compose.yaml"
     where = path.relative_to(root).as_posix()
     if not path.exists():
@@ -474,12 +474,12 @@ def compose_problems(root: Path, name: str) -> list[str]:
         return [*problems, f"{where}: no service {name}"]
     if database is not None and not _waits_for(app, f"{name}-db"):
         problems.append(f"{where}: {name} does not wait for {name}-db to be healthy")
+    # The gateway's labels: what `platform up` gives the service (platform_local/gateway.py), its
+    # router, its retry router with the retry rule, its load balancer's health check.
     labels = _labels(app)
-    rule = f"PathPrefix(`/api/v1/{name}`)"
-    if labels.get("traefik.enable") != "true":
-        problems.append(f"{where}: {name} lacks the label traefik.enable: true")
-    if labels.get(f"traefik.http.routers.{name}.rule") != rule:
-        problems.append(f"{where}: {name} lacks the label traefik.http.routers.{name}.rule: {rule}")
+    for key, value in docker_labels(name, f"{API_PREFIX}/{name}").items():
+        if labels.get(key) != value:
+            problems.append(f"{where}: {name} lacks the label {key}: {value}")
     return problems + events_problems(root, name, services)
 
 

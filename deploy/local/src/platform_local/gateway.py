@@ -1,5 +1,10 @@
 """The same Traefik gateway as compose, configured with its file provider instead of labels.
 
+Each service gets what its compose labels give it (``docker_labels`` below, which
+``platform check`` holds every services/<name>/compose.yaml to): a router for its prefix, a
+``<name>-retry`` router for the requests that may be retried on another server, and a load
+balancer that checks ``/health/ready`` every second.
+
 Like compose's, it serves its Prometheus metrics on its API's (internal) entry point, and traces
 exactly when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: it starts each trace (or continues the
 caller's ``traceparent``) and sends ``traceparent`` on to the services.
@@ -30,6 +35,71 @@ PORTS = {"gateway": int(os.environ.get("GATEWAY_PORT", "8080")), "traefik api": 
 GATEWAY_PORT = PORTS["gateway"] + PORT_OFFSET
 TRAEFIK_API_PORT = PORTS["traefik api"] + PORT_OFFSET
 DOCS_PORT = PORTS["docs"] + PORT_OFFSET
+
+
+# The requests the gateway may send again, to the load balancer's next server, when they did not
+# reach one or lost its connection before an answer (the `retry` middleware of middlewares.yaml
+# says when). The methods RFC 9110 calls idempotent, and a POST carrying an Idempotency-Key,
+# which the services take once (common.idempotency). Never another POST, nor a PATCH: those
+# take the plain router.
+RETRYABLE = (
+    "Method(`GET`) || Method(`HEAD`) || Method(`OPTIONS`) || Method(`PUT`) || Method(`DELETE`)"
+    " || (Method(`POST`) && HeaderRegexp(`Idempotency-Key`, `.+`))"
+)
+RETRY_MIDDLEWARE = "retry@file"
+# The load balancer's own check of each server: one that does not answer /health/ready with a
+# 2xx/3xx within `timeout` (draining before a stop, hung, gone) gets no request until it does
+# again. Checked every `interval`, so a stopping server is out within one interval, a hung one
+# within interval + timeout. Readiness also fails without the database: once every server of a
+# service has failed it, the gateway answers its own plain-text 503 "no available server".
+HEALTH_CHECK = {"path": "/health/ready", "interval": "1s", "timeout": "1s"}
+
+
+def rules(prefix: str) -> dict[str, str]:
+    """The rules of a service's two routers: ``plain`` (its prefix) and ``retry``.
+
+    Traefik's default priority is a rule's length: the retry rule, longer, wins for the requests
+    it matches, and the plain one takes the rest.
+    """
+    plain = f"PathPrefix(`{prefix}`)"
+    return {"plain": plain, "retry": f"{plain} && ({RETRYABLE})"}
+
+
+def docker_labels(name: str, prefix: str, port: int = 8000) -> dict[str, str]:
+    """The Traefik labels of a service's compose block (``platform check`` compares them)."""
+    rule = rules(prefix)
+    service = f"traefik.http.services.{name}.loadbalancer"
+    return {
+        "traefik.enable": "true",
+        f"traefik.http.routers.{name}.rule": rule["plain"],
+        f"traefik.http.routers.{name}-retry.rule": rule["retry"],
+        f"traefik.http.routers.{name}-retry.middlewares": RETRY_MIDDLEWARE,
+        f"{service}.server.port": str(port),
+        **{f"{service}.healthcheck.{key}": value for key, value in HEALTH_CHECK.items()},
+    }
+
+
+def service_routes(name: str, prefix: str, urls: list[str]) -> dict[str, dict[str, Any]]:
+    """A service's routers and load balancer for the file provider: what its labels say."""
+    rule = rules(prefix)
+    return {
+        "routers": {
+            name: {"rule": rule["plain"], "service": name},
+            f"{name}-retry": {
+                "rule": rule["retry"],
+                "service": name,
+                "middlewares": [RETRY_MIDDLEWARE],
+            },
+        },
+        "services": {
+            name: {
+                "loadBalancer": {
+                    "servers": [{"url": url} for url in urls],
+                    "healthCheck": dict(HEALTH_CHECK),
+                }
+            }
+        },
+    }
 
 
 def traces_endpoint(env: Mapping[str, str]) -> str | None:
@@ -81,21 +151,19 @@ def write_config(folder: Path, services: list[Service]) -> Path:
 
     JSON is valid YAML, and Traefik reads both: no YAML writer needed.
     """
-    prefixes = {s.name: s.prefix for s in services} | {"docs": "/apidocs"}
-    routers = {
-        name: {"rule": f"PathPrefix(`{prefix}`)", "service": name}
-        for name, prefix in prefixes.items()
+    # The docs: one router, one server, no retry or check (while they are down the catch-all
+    # and the error pages are Traefik's plain 502, as under compose).
+    http: dict[str, dict[str, Any]] = {
+        "routers": {"docs": {"rule": "PathPrefix(`/apidocs`)", "service": "docs"}},
+        "services": {
+            "docs": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{DOCS_PORT}"}]}}
+        },
     }
-    backends = {s.name: s.port for s in services} | {"docs": DOCS_PORT}
-    dynamic = {
-        "http": {
-            "routers": routers,
-            "services": {
-                name: {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
-                for name, port in backends.items()
-            },
-        }
-    }
+    for service in services:
+        routes = service_routes(service.name, service.prefix, [f"http://127.0.0.1:{service.port}"])
+        for kind in ("routers", "services"):
+            http[kind] |= routes[kind]
+    dynamic = {"http": http}
     static = {
         "entryPoints": {
             "web": {
