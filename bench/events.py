@@ -308,33 +308,6 @@ def run_json(python: str, *, quick: bool, env: dict[str, str]) -> dict[str, Any]
         return {"ok": False, "failed": (done.stdout + done.stderr)[-3000:]}
 
 
-def render(result: dict[str, Any]) -> list[str]:
-    """The report's section (Markdown lines)."""
-    lines = ["", "## Integration events (bench/events.py: outbox -> relay -> RabbitMQ -> consumer)"]
-    if "failed" in result:
-        return [*lines, "", f"bench/events.py failed:\n```\n{result['failed']}\n```"]
-    r, c, lat = result["relay"], result["consumer"], result["latency"]
-    return [
-        *lines,
-        "",
-        "| measure | result | goal |",
-        "|---|---|---|",
-        f"| relay: {r['events']:,} committed events drained (claim, publish, confirms, mark) |"
-        f" **{r['events_per_s']:,.0f} events/s** ({r['batches']} batches) | ≥ 1,000/s |",
-        f"| consumer (orders, run_consumer): the same backlog | {c['events_per_s']:,.0f}"
-        " events/s | — |",
-        f"| producer's commit -> consumer's commit, {lat['events']:,} events at"
-        f" {lat['rate_made']:.0f}/s (relay `flask events relay`, consumer processes) |"
-        f" p50 **{lat['p50_ms']:.1f} ms**, p99 **{lat['p99_ms']:.1f} ms**, max"
-        f" {lat['max_ms']:.1f} ms | p99 ≤ 100 ms |",
-        f"| CPU per event at that rate | relay {lat['relay_cpu_ms_per_event']:.2f} ms, consumer"
-        f" {lat['consumer_cpu_ms_per_event']:.2f} ms | — |",
-        f"| every event handled exactly once, outbox empty | {result['checks']} | all true |",
-        "",
-        f"Load average after the events benchmark: {' / '.join(map(str, result['load']))}.",
-    ]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 events and 5 s (CI)")

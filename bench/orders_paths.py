@@ -73,39 +73,3 @@ def sides(
         for path in PATHS
         for c in connections
     }
-
-
-def render(o: dict[str, Any], connections: tuple[int, ...]) -> list[str]:
-    """The report's section on benchmark 4."""
-    lines = [
-        "",
-        "## POST /api/v1/orders through the gateway (token check, user check, inserts, outbox"
-        " event, Idempotency-Key: a new key per request)",
-        "",
-        "| path | connections | req/s | p50 ms | p99 ms | server CPU ms/req (orders + users +"
-        " Traefik) | non-2xx | socket errors | req/s per round |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for path, title in PATHS.items():
-        for c in connections:
-            s = o["sides"][f"{path}-c{c}"]
-            lines.append(
-                f"| {title} | {c} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} |"
-                f" {s['cpu_ms']:.2f} | {s['non2xx']} | {s['socket_errors']} |"
-                f" {', '.join(map(str, s['rounds_rps']))} |"
-            )
-    for c in connections:
-        ratio = o["ratios"][f"c{c}"]
-        lines.append(
-            f"\nAt {c} connections the read model serves **{ratio['rps']:.2f}x** the req/s of the"
-            f" users call, at {ratio['cpu']:.2f}x less server CPU per order (median of per-round"
-            " ratios)."
-        )
-    lines += [
-        "",
-        f"Orders inserted during the load: {o['inserted']:,} (wrk counted {o['completed']:,}"
-        " completed requests; requests cut off at the end of a run may still commit)."
-        f" known_users after the load: {o['known_users']['known_users']} rows (the seeded half"
-        f" only: {'yes' if o['known_users']['ok'] else 'NO'}).",
-    ]
-    return lines

@@ -1,5 +1,5 @@
 -- Shared by every wrk run of the benchmark: print the run's summary as one JSON line that
--- bench/harness.py parses (latencies in microseconds). wrk counts a status >= 400 in
+-- bench/platform_bench/wrk.py parses (latencies in microseconds). wrk counts a status >= 400 in
 -- errors.status; scripts that need the exact non-2xx count set `non2xx` per thread.
 
 local function count(threads, name)
