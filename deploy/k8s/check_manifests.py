@@ -5,7 +5,9 @@ kubernetes-validate proves each object well-formed on its own. This reads all ob
 at all: a Service selecting no pod, an Ingress or autoscaler naming nothing, a ConfigMap key
 that is not there, a pod that the "restricted" namespace would refuse, a budget that blocks
 every drain, a pod Prometheus would not scrape or scrape on the wrong port, a process without
-the tracing settings. Run by deploy/ci/k8s-validate.sh:
+the tracing settings, a service whose pods would drop requests when they stop (no readiness on
+/health/ready, no preStop, a grace period shorter than preStop + drain + graceful_timeout, a
+rollout that removes pods first, no disruption budget). Run by deploy/ci/k8s-validate.sh:
 
     python check_manifests.py RENDERED.yaml [--self-contained]
 
@@ -15,9 +17,11 @@ Exit status 1 if anything is wrong, with one line per problem.
 """
 
 import argparse
+import ast
 import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,6 +48,14 @@ SAMPLERS = {
 }
 # What the downward API can put in an env variable from the pod's labels or annotations.
 FIELD_REF = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
+# Stopping a service pod (deploy/gunicorn.conf.py reads the two variables): preStop, then SIGTERM,
+# the drain, the in-flight requests' graceful_timeout; SIGKILL at terminationGracePeriodSeconds.
+GUNICORN_CONF = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
+DRAIN = "SHUTDOWN_DRAIN_SECONDS"
+GRACEFUL = "GUNICORN_GRACEFUL_TIMEOUT"
+GRACE_MARGIN = 5  # seconds left over for the kubelet, the last worker's exit, a busy node
+DEFAULT_GRACE = 30  # Kubernetes' terminationGracePeriodSeconds when unset
+READINESS_PATH = "/health/ready"  # 503 while the database is away or the server drains
 
 
 def pod_spec(obj: Obj) -> Obj | None:
@@ -75,6 +87,28 @@ def sets_env(container: Obj, name: str) -> bool:
     return any(env["name"] == name for env in container.get("env", []))
 
 
+def gunicorn_default(name: str) -> str | None:
+    """The default deploy/gunicorn.conf.py gives ``os.environ.get(name, DEFAULT)``, if any."""
+    for node in ast.walk(ast.parse(GUNICORN_CONF.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) == "os.environ.get"
+            and len(node.args) == 2
+        ):
+            key, default = node.args
+            if isinstance(key, ast.Constant) and key.value == name:
+                return str(default.value) if isinstance(default, ast.Constant) else None
+    return None
+
+
+def seconds(value: Any) -> float | None:
+    """A number of seconds from a manifest or a setting; None if it is none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def matches(selector: Obj, labels: Obj) -> bool:
     """Whether labels satisfy a matchLabels selector (the only form the manifests use)."""
     wanted = selector.get("matchLabels", selector)
@@ -104,6 +138,21 @@ class Checker:
             spec = pod_spec(obj)
             if spec is not None:
                 yield obj, spec
+
+    def setting(self, c: Obj, name: str) -> str | None:
+        """What the container's variable ``name`` holds: its env's literal value, else the last
+        envFrom ConfigMap with that key (Kubernetes' precedence); None if neither sets it."""
+        for env in c.get("env", []):
+            if env["name"] == name:
+                return env.get("value")
+        for source in reversed(c.get("envFrom", [])):
+            if "configMapRef" in source:
+                cm = self.by_kind.get("ConfigMap", {}).get(source["configMapRef"]["name"], {})
+                prefix = source.get("prefix", "")
+                for key, value in (cm.get("data") or {}).items():
+                    if prefix + key == name:
+                        return str(value)
+        return None
 
     def pods_selected(self, selector: Obj) -> list[tuple[Obj, Obj]]:
         """The workloads whose pods ``selector`` selects."""
@@ -371,6 +420,95 @@ class Checker:
                 if tls["secretName"] not in self.by_kind.get("Secret", {}):
                     self.external_secrets.add(tls["secretName"])
 
+    # --- stopping without dropping requests ---------------------------------------------------
+    def service_deployments(self) -> Iterator[tuple[Obj, Obj, Obj]]:
+        """Each Deployment serving HTTP from a platform image (not a relay or consumer), with its
+        pod spec and that container."""
+        for obj, spec in self.workloads():
+            if obj["kind"] != "Deployment":
+                continue
+            for c in spec.get("containers", []):
+                events = c.get("command", [])[:2] == ["flask", "events"]
+                if PLATFORM_IMAGE.search(c.get("image", "")) and not events:
+                    yield obj, spec, c
+                    break
+
+    def check_shutdown(self) -> None:
+        """A service's pods stop without dropping requests: readiness on /health/ready, a
+        preStop hook, a grace period above preStop + drain + graceful_timeout (the values the
+        container gets), rollouts that add before they remove, a budget for voluntary
+        disruptions."""
+        budgets = list(self.by_kind.get("PodDisruptionBudget", {}).values())
+        least_pods = {  # an autoscaler's minReplicas, by the Deployment it scales
+            hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"].get("minReplicas", 1)
+            for hpa in self.by_kind.get("HorizontalPodAutoscaler", {}).values()
+        }
+        for obj, spec, c in self.service_deployments():
+            where = f"container {c['name']}: "
+            path = c.get("readinessProbe", {}).get("httpGet", {}).get("path")
+            if path != READINESS_PATH:
+                self.problem(obj, where + f"readinessProbe path is {path!r}, not {READINESS_PATH}")
+            pre_stop = self.pre_stop_seconds(obj, c)
+            drain_setting = self.setting(c, DRAIN)
+            drain = seconds(drain_setting)
+            if drain_setting is None:
+                self.problem(
+                    obj,
+                    where + f"{DRAIN} is not set: no drain, /health/ready never says it stops",
+                )
+            elif drain is None or drain < 0:
+                self.problem(obj, where + f"{DRAIN} {drain_setting!r} is no number of seconds")
+            graceful = seconds(self.setting(c, GRACEFUL) or gunicorn_default(GRACEFUL))
+            if graceful is None:
+                self.problem(obj, where + f"{GRACEFUL} is no number (nor gunicorn.conf.py's)")
+            grace = spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE)
+            needed = 0.0  # what is unknown was reported above
+            if pre_stop is not None and drain is not None and graceful is not None:
+                needed = pre_stop + drain + graceful + GRACE_MARGIN
+            if grace < needed:
+                self.problem(
+                    obj,
+                    f"terminationGracePeriodSeconds {grace} < preStop {pre_stop:g} + drain"
+                    f" {drain:g} + graceful_timeout {graceful:g} + margin {GRACE_MARGIN}"
+                    " (SIGKILL would cut in-flight requests)",
+                )
+            strategy = obj["spec"].get("strategy", {})
+            unavailable = strategy.get("rollingUpdate", {}).get("maxUnavailable", "25%")
+            if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+                self.problem(obj, f"rollout strategy {strategy['type']}: every pod stops at once")
+            elif unavailable not in (0, "0%"):
+                self.problem(
+                    obj,
+                    f"rollout maxUnavailable {unavailable!r}, not 0: pods would be removed"
+                    " before their successors are ready",
+                )
+            # With one pod (dev) a budget can only block every drain or allow anything.
+            pods = least_pods.get(obj["metadata"]["name"], obj["spec"].get("replicas", 1))
+            labels = obj["spec"]["template"]["metadata"].get("labels", {})
+            selected = any(matches(pdb["spec"].get("selector", {}), labels) for pdb in budgets)
+            if pods > 1 and not selected:
+                self.problem(obj, f"{pods} pods and no PodDisruptionBudget selects them")
+
+    def pre_stop_seconds(self, obj: Obj, c: Obj) -> float | None:
+        """How long the container's preStop hook keeps it serving: `sleep N` (exec) or the
+        sleep action; a problem (and None) if there is none or its length is unknown."""
+        hook = c.get("lifecycle", {}).get("preStop")
+        where = f"container {c['name']}: "
+        if not hook:
+            self.problem(
+                obj,
+                where + "no preStop hook (SIGTERM would come while the ingress still routes here)",
+            )
+            return None
+        command = hook.get("exec", {}).get("command", [])
+        if len(command) == 2 and command[0] in ("sleep", "/bin/sleep"):
+            duration = seconds(command[1])
+        else:
+            duration = seconds(hook.get("sleep", {}).get("seconds"))
+        if duration is None:
+            self.problem(obj, where + f"preStop {hook!r} is no sleep whose length can be read")
+        return duration
+
     def check_scaling(self) -> None:
         """Autoscalers have a target that leaves them the count; budgets allow a drain."""
         hpas = self.by_kind.get("HorizontalPodAutoscaler", {})
@@ -389,6 +527,8 @@ class Checker:
             if not pods:
                 self.problem(pdb, "selects no pod")
             least = pdb["spec"].get("minAvailable")
+            if pdb["spec"].get("maxUnavailable") in (0, "0%"):
+                self.problem(pdb, "maxUnavailable 0 blocks every drain")
             for obj, _ in pods:
                 name = obj["metadata"]["name"]
                 replicas = min_replicas.get(name, obj["spec"].get("replicas", 1))
@@ -412,6 +552,7 @@ def main() -> int:
     checker.check_scaling()
     checker.check_observability()
     checker.check_telemetry()
+    checker.check_shutdown()
     if args.self_contained:
         for name in sorted(checker.external_secrets):
             checker.problems.append(f"Secret/{name}: referenced but not generated")
@@ -422,9 +563,11 @@ def main() -> int:
     if checker.not_scraped:
         print(f"  Not scraped (they serve no metrics): {', '.join(sorted(checker.not_scraped))}")
     if not checker.problems:
+        services = sum(1 for _ in checker.service_deployments())
         print(
             f"  {len(objects)} objects: references resolve, pods meet the rules,"
-            f" {len(checker.scraped)} workloads scraped by Prometheus"
+            f" {len(checker.scraped)} workloads scraped by Prometheus,"
+            f" {services} services stop without dropping requests"
         )
     return 1 if checker.problems else 0
 
