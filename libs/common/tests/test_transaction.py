@@ -10,20 +10,6 @@ from common.testing import assert_error
 from helpers import checked_out, sessions_in_registry
 
 
-@contextmanager
-def failing_commit(db):
-    """Make every commit of ``db``'s sessions fail, for the duration of the block only."""
-
-    def refuse(session):
-        raise RuntimeError("commit refused by test hook")
-
-    sa.event.listen(db.session, "before_commit", refuse)
-    try:
-        yield
-    finally:
-        sa.event.remove(db.session, "before_commit", refuse)
-
-
 def test_successful_post_is_committed_before_the_response(client, count_rows):
     response = client.post("/widgets", json={"name": "kept"})
 
@@ -63,9 +49,8 @@ def test_validation_failure_after_earlier_work_stores_nothing(client, count_rows
     assert count_rows("parts") == 0
 
 
-def test_failure_at_commit_is_500_envelope_and_stores_nothing(client, tiny_db, count_rows):
-    with failing_commit(tiny_db):
-        response = client.post("/widgets", json={"name": "unsaved"})
+def test_failure_at_commit_is_500_envelope_and_stores_nothing(client, failing_commits, count_rows):
+    response = client.post("/widgets", json={"name": "unsaved"})
 
     body = assert_error(response, 500, "internal_error")
     assert "data" not in body
@@ -127,9 +112,8 @@ def test_session_is_removed_when_the_handler_answered_4xx(app, client):
     assert checked_out(app) == 0
 
 
-def test_session_is_removed_when_commit_raised(app, client, tiny_db):
-    with failing_commit(tiny_db):
-        assert client.post("/widgets", json={"name": "x"}).status_code == 500
+def test_session_is_removed_when_commit_raised(app, client, failing_commits):
+    assert client.post("/widgets", json={"name": "x"}).status_code == 500
 
     assert sessions_in_registry(app) == 0
     assert checked_out(app) == 0
@@ -145,9 +129,9 @@ def test_session_is_removed_when_the_deferred_constraint_failed_at_commit(
     assert checked_out(app) == 0
 
 
-def test_app_keeps_working_after_a_failed_commit(client, tiny_db, count_rows):
-    with failing_commit(tiny_db):
-        client.post("/widgets", json={"name": "first"})
+def test_app_keeps_working_after_a_failed_commit(client, failing_commits, count_rows):
+    client.post("/widgets", json={"name": "first"})
+    failing_commits.stop()
 
     assert client.post("/widgets", json={"name": "second"}).status_code == 201
     assert count_rows("widgets") == 1

@@ -5,8 +5,6 @@ import uuid
 
 import jwt
 import pytest
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from auth_service.models import Identity
 from common.testing import assert_error
@@ -171,22 +169,6 @@ def test_orphan_gone_before_the_lookup_is_503(app, client, httpserver):
     assert rows(app, Identity) == []
 
 
-@pytest.fixture()
-def failing_commits():
-    """Make every session commit fail, as a commit-time failure would; call it to stop."""
-
-    def refuse(session):
-        raise RuntimeError("commit refused by test hook")
-
-    def stop():
-        if event.contains(Session, "before_commit", refuse):
-            event.remove(Session, "before_commit", refuse)
-
-    event.listen(Session, "before_commit", refuse)
-    yield stop
-    stop()
-
-
 def test_failed_commit_leaves_an_orphan_that_a_retry_adopts(
     app, client, httpserver, failing_commits
 ):
@@ -196,7 +178,7 @@ def test_failed_commit_leaves_an_orphan_that_a_retry_adopts(
     assert client.post(REGISTER, json=body).status_code == 500
     assert rows(app, Identity) == []
 
-    failing_commits()
+    failing_commits.stop()
     expect_orphan(httpserver, created)  # users kept the profile it created
     retry = client.post(REGISTER, json=body)
 

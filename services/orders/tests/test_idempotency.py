@@ -8,8 +8,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 from werkzeug import Response
 
 from common.db import get_db, utcnow
@@ -131,22 +129,6 @@ def test_failure_releases_the_key_so_a_retry_succeeds(app, client, stranger, use
     assert count_orders(app) == 1
 
 
-@pytest.fixture()
-def refuse_commits():
-    """Make every session commit fail, as a commit-time failure would, until ``allow()``."""
-
-    def refuse(session):
-        raise RuntimeError("commit refused by test hook")
-
-    def allow():
-        if event.contains(Session, "before_commit", refuse):
-            event.remove(Session, "before_commit", refuse)
-
-    event.listen(Session, "before_commit", refuse)
-    yield allow
-    allow()
-
-
 def expire_claims(app):
     """Move every claim's lock into the past, as if its request died long ago."""
     with app.app_context(), get_db().engine.begin() as conn:
@@ -154,13 +136,13 @@ def expire_claims(app):
 
 
 def test_claim_of_a_failed_commit_blocks_until_it_expires_then_is_taken_over(
-    app, client, alice, refuse_commits
+    app, client, alice, failing_commits
 ):
     body = order_payload()
     # The view ran and stored its response, but the request's commit failed: the claim, which
     # committed on its own, stays in flight with nobody to release it.
     assert_error(post(client, alice, body), 500, "internal_error")
-    refuse_commits()  # allow commits again
+    failing_commits.stop()
     assert count_orders(app) == 0
     blocked = post(client, alice, body)
     assert_error(blocked, 409, "idempotency_request_in_flight")

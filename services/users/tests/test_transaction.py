@@ -2,8 +2,6 @@
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from common.db import get_db
 from tests.utils.events import outbox
@@ -16,19 +14,7 @@ def stored_emails(app):
         return set(get_db().session.scalars(sa.select(User.email)))
 
 
-@pytest.fixture()
-def commit_hook_raises():
-    """Make every session commit fail, as a commit-time failure would."""
-
-    def refuse(session):
-        raise RuntimeError("commit refused by test hook")
-
-    event.listen(Session, "before_commit", refuse)
-    yield
-    event.remove(Session, "before_commit", refuse)
-
-
-def test_failed_commit_is_error_and_stores_nothing(app, client, admin, commit_hook_raises):
+def test_failed_commit_is_error_and_stores_nothing(app, client, admin, failing_commits):
     response = client.post(USERS, json=user_payload(email="lost@example.com"), headers=admin)
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"

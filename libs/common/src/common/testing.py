@@ -18,6 +18,9 @@ A service provides one fixture, ``app_factory`` (its ``create_app``). It then ge
   with the shared settings: a fixed seed, phases examples, coverage and fuzzing, the checks of
   ``HARDENING_CHECKS``, and as many cases as ``HARDENING_EXAMPLES`` asks (``full``, the default,
   or ``quick``).
+- ``failing_commits``: from its setup on, every commit of an ORM session raises, as a failure
+  at COMMIT would (the request answers 500 and stores nothing); ``failing_commits.stop()`` lets
+  commits through again, which the end of the test does anyway.
 - ``assert_examples_succeed(client, headers)``: every operation of the app's document, sent
   with nothing but its documented examples (what Swagger UI's "Try it out" sends), answers its
   documented success status; ids of created objects come from the document's links.
@@ -45,6 +48,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
 
 from common.auth import public_jwk, sign_access_token
 from common.config import Config
@@ -177,6 +181,30 @@ def _isolate_database(request: pytest.FixtureRequest) -> Iterator[None]:
 def client(app: Flask) -> FlaskClient:
     """A test client for the service."""
     return app.test_client()
+
+
+class FailingCommits:
+    """Every ORM session's commit raises, from creation until ``stop()``."""
+
+    def __init__(self) -> None:
+        sa.event.listen(Session, "before_commit", self._refuse)
+
+    @staticmethod
+    def _refuse(session: Session) -> None:
+        raise RuntimeError("commit refused by test hook")
+
+    def stop(self) -> None:
+        """Let commits through again; stopping twice is harmless."""
+        if sa.event.contains(Session, "before_commit", self._refuse):
+            sa.event.remove(Session, "before_commit", self._refuse)
+
+
+@pytest.fixture()
+def failing_commits() -> Iterator[FailingCommits]:
+    """Make every session commit fail, as a commit-time failure would, until ``.stop()``."""
+    failing = FailingCommits()
+    yield failing
+    failing.stop()
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
