@@ -131,7 +131,7 @@ def catalog(merged: Spec) -> list[EventEntry]:
 
 def _entry(name: str, channel: Spec) -> EventEntry:
     """An entry from a channel's (first) message."""
-    message = next(iter(channel.get("messages", {}).values()), {})
+    message: Spec = next(iter(channel.get("messages", {}).values()), {})
     data = message.get("payload", {}).get("properties", {}).get("data", {})
     return EventEntry(name=name, summary=message.get("summary", ""), fields=list(_fields(data)))
 

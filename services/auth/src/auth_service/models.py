@@ -2,19 +2,27 @@
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UTCDateTime, create_db, utcnow
 from common.events import InboxMessageMixin
 
 db = create_db()
 
+# The base of every model: ``db.Model``. mypy takes no attribute of an object as a base class,
+# so to it the base is SQLAlchemy's DeclarativeBase, which types what the models use of it.
+if TYPE_CHECKING:
+    Base = DeclarativeBase
+else:
+    Base = db.Model
+
 DEFAULT_ROLES = ("user",)
 
 
-class Identity(db.Model):
+class Identity(Base):
     """Credentials of one person; its id is the id of their profile in the users service."""
 
     __tablename__ = "identities"
@@ -39,7 +47,7 @@ class Identity(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class RefreshToken(db.Model):
+class RefreshToken(Base):
     """One refresh token, stored only as its SHA-256; rotation chains tokens into a family."""
 
     __tablename__ = "refresh_tokens"
@@ -58,7 +66,7 @@ class RefreshToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Base):
     """One failed login, counted per email and per client IP to throttle guessing."""
 
     __tablename__ = "login_failures"
@@ -70,7 +78,7 @@ class LoginFailure(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class InboxMessage(InboxMessageMixin, db.Model):
+class InboxMessage(InboxMessageMixin, Base):
     """The ids of the users' events auth handled (auth_service.handlers): each handled once."""
 
     __tablename__ = "inbox_messages"

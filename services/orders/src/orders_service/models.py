@@ -6,15 +6,23 @@ mechanisms' tables (idempotency keys, the events outbox and inbox).
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.db import UTCDateTime, create_db, utcnow
 from common.events import InboxMessageMixin, OutboxEventMixin
 from common.idempotency import IdempotencyKeyMixin
 
 db = create_db()
+
+# The base of every model: ``db.Model``. mypy takes no attribute of an object as a base class,
+# so to it the base is SQLAlchemy's DeclarativeBase, which types what the models use of it.
+if TYPE_CHECKING:
+    Base = DeclarativeBase
+else:
+    Base = db.Model
 
 # An order's life: placed -> cancelled (by its owner or an admin). Fulfilment does not exist
 # yet: only the database sets "fulfilled" today. Only a placed order can be cancelled.
@@ -24,7 +32,7 @@ FULFILLED = "fulfilled"
 STATUSES = (PLACED, CANCELLED, FULFILLED)
 
 
-class Order(db.Model):
+class Order(Base):
     """What a user ordered; its total is computed by the service, never taken from the client."""
 
     __tablename__ = "orders"
@@ -54,7 +62,7 @@ class Order(db.Model):
     )
 
 
-class OrderItem(db.Model):
+class OrderItem(Base):
     """One line of an order: a quantity of a SKU at a unit price."""
 
     __tablename__ = "order_items"
@@ -75,13 +83,13 @@ class OrderItem(db.Model):
     line_total_cents: Mapped[int] = mapped_column(sa.BigInteger)
 
 
-class IdempotencyKey(IdempotencyKeyMixin, db.Model):
+class IdempotencyKey(IdempotencyKeyMixin, Base):
     """Idempotency-Key claims and the responses they replay (see common.idempotency)."""
 
     __tablename__ = "idempotency_keys"
 
 
-class KnownUser(db.Model):
+class KnownUser(Base):
     """A user as orders last heard of them: the local read model of users' events.
 
     Creating an order reads this instead of calling users. ``updated_at`` is users' time of the
@@ -97,13 +105,13 @@ class KnownUser(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxEvent(OutboxEventMixin, db.Model):
+class OutboxEvent(OutboxEventMixin, Base):
     """Events orders publishes, written in the request's transaction (common.events)."""
 
     __tablename__ = "outbox_events"
 
 
-class InboxMessage(InboxMessageMixin, db.Model):
+class InboxMessage(InboxMessageMixin, Base):
     """Ids of the events orders handled: a redelivered event is skipped (common.events)."""
 
     __tablename__ = "inbox_messages"

@@ -2,17 +2,25 @@
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UTCDateTime, create_db, utcnow
 from common.events import InboxMessageMixin, OutboxEventMixin
 
 db = create_db()
 
+# The base of every model: ``db.Model``. mypy takes no attribute of an object as a base class,
+# so to it the base is SQLAlchemy's DeclarativeBase, which types what the models use of it.
+if TYPE_CHECKING:
+    Base = DeclarativeBase
+else:
+    Base = db.Model
 
-class User(db.Model):
+
+class User(Base):
     """A person's profile; the auth service owns their credentials."""
 
     __tablename__ = "users"
@@ -32,13 +40,13 @@ class User(db.Model):
     open_order_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class OutboxEvent(OutboxEventMixin, db.Model):
+class OutboxEvent(OutboxEventMixin, Base):
     """The events users publishes (users_service.events), written in the request's transaction."""
 
     __tablename__ = "outbox_events"
 
 
-class InboxMessage(InboxMessageMixin, db.Model):
+class InboxMessage(InboxMessageMixin, Base):
     """The ids of the events users handled (users_service.handlers): each is handled once."""
 
     __tablename__ = "inbox_messages"

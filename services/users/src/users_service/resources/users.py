@@ -6,11 +6,13 @@ like one that does not exist, so ids cannot be probed. ``admin`` may do anything
 """
 
 import uuid
+from typing import Any
 
 from flask import url_for
 
 from common.api import dump_page, parse_body, parse_query
 from common.auth import AuthResource, current_principal, roles_required
+from common.envelope import Page
 from common.errors import Forbidden, NotFound
 from common.swagger import operation
 from users_service import domain
@@ -55,7 +57,7 @@ class UserList(AuthResource):
         auth=True,
     )
     @roles_required("admin", "service")
-    def get(self):
+    def get(self) -> Page:
         """List users, optionally filtered by email (admin or service only)."""
         args = parse_query(UserQuerySchema())
         return dump_page(user_schema, domain.list_users(**args))
@@ -71,7 +73,7 @@ class UserList(AuthResource):
         links={"getUser": CREATED_USER, "updateUser": CREATED_USER, "deleteUser": CREATED_USER},
     )
     @roles_required("admin", "service")
-    def post(self):
+    def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a user (admin, or the auth service at registration).
 
         The Location header points at the new user.
@@ -86,7 +88,7 @@ class UserItem(AuthResource):
     """One user."""
 
     @operation(operation_id="getUser", tags=TAGS, path=USER_ID, response=UserSchema, auth=True)
-    def get(self, user_id: uuid.UUID):
+    def get(self, user_id: uuid.UUID) -> dict[str, Any]:
         """Get a user (yourself, unless admin or service)."""
         authorize_access(user_id, "admin", "service")
         return user_schema.dump(domain.get_user(user_id=user_id))
@@ -100,7 +102,7 @@ class UserItem(AuthResource):
         errors=[409],
         auth=True,
     )
-    def patch(self, user_id: uuid.UUID):
+    def patch(self, user_id: uuid.UUID) -> dict[str, Any]:
         """Update a user (yourself, unless admin).
 
         Change any subset of the writable fields: users change their name and email; only an
@@ -116,7 +118,7 @@ class UserItem(AuthResource):
         return user_schema.dump(domain.update_user(user_id=user_id, changes=changes))
 
     @operation(operation_id="deleteUser", tags=TAGS, path=USER_ID, status=204, auth=True)
-    def delete(self, user_id: uuid.UUID):
+    def delete(self, user_id: uuid.UUID) -> tuple[None, int]:
         """Delete a user (yourself, unless admin)."""
         authorize_access(user_id, "admin")
         domain.delete_user(user_id=user_id)
