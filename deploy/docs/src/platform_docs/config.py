@@ -2,7 +2,7 @@
 
 import os
 
-from common.config import env_int
+from common.config import env_float, env_int
 
 
 class DocsConfig:
@@ -18,9 +18,9 @@ class DocsConfig:
     DOCS_TRAEFIK_API = os.environ.get("DOCS_TRAEFIK_API", "")
     DOCS_SERVICES = os.environ.get("DOCS_SERVICES", "")
     # One page load fetches the UI, the merged document and maybe a service's: reuse answers.
-    DOCS_CACHE_SECONDS = float(os.environ.get("DOCS_CACHE_SECONDS", "5"))
+    DOCS_CACHE_SECONDS = env_float("DOCS_CACHE_SECONDS", 5.0)
 
-    HTTP_CONNECT_TIMEOUT = float(os.environ.get("HTTP_CONNECT_TIMEOUT", "0.5"))
-    HTTP_READ_TIMEOUT = float(os.environ.get("HTTP_READ_TIMEOUT", "2.0"))
+    HTTP_CONNECT_TIMEOUT = env_float("HTTP_CONNECT_TIMEOUT", 0.5)
+    HTTP_READ_TIMEOUT = env_float("HTTP_READ_TIMEOUT", 2.0)
     # No retries by default: a missing spec is shown as unavailable and the next reload retries.
     HTTP_RETRIES = env_int("HTTP_RETRIES", 0)

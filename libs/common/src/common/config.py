@@ -1,17 +1,36 @@
-"""Configuration read from the environment (12-factor), with safe development defaults."""
+"""Configuration read from the environment (12-factor), with safe development defaults.
+
+A number that does not parse stops the process at start with the variable's name; an empty
+variable counts as unset. Neither Flask's ``from_prefixed_env`` (a prefix on every name, values
+that fail to parse kept as strings) nor a settings library (a dependency, and a model to map
+onto Flask's flat config) would keep the names, defaults and failures below more simply.
+"""
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
-def env_int(name: str, default: int) -> int:
-    """Read an integer environment variable, failing loudly on garbage."""
+def _env_number(name: str, default: N, parse: Callable[[str], N], what: str) -> N:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from None
+        raise RuntimeError(f"{name} must be {what}, got {raw!r}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    """Read an integer environment variable, failing loudly on garbage."""
+    return _env_number(name, default, int, "an integer")
+
+
+def env_float(name: str, default: float) -> float:
+    """Read a number (e.g. seconds: ``0.5``) from the environment, failing loudly on garbage."""
+    return _env_number(name, default, float, "a number")
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -64,16 +83,16 @@ class Config:
     AUTH_AUDIENCE = os.environ.get("AUTH_AUDIENCE", "platform")
 
     # Inter-service HTTP client defaults (seconds).
-    HTTP_CONNECT_TIMEOUT = float(os.environ.get("HTTP_CONNECT_TIMEOUT", "0.5"))
-    HTTP_READ_TIMEOUT = float(os.environ.get("HTTP_READ_TIMEOUT", "2.0"))
+    HTTP_CONNECT_TIMEOUT = env_float("HTTP_CONNECT_TIMEOUT", 0.5)
+    HTTP_READ_TIMEOUT = env_float("HTTP_READ_TIMEOUT", 2.0)
     HTTP_RETRIES = env_int("HTTP_RETRIES", 2)
     # The most one call may take, retries included: a hung dependency fails a request path in
     # about this, not in attempts x read timeout (see common.http).
-    HTTP_DEADLINE = float(os.environ.get("HTTP_DEADLINE", "1.0"))
+    HTTP_DEADLINE = env_float("HTTP_DEADLINE", 1.0)
     # Failed calls in a row that open a dependency's circuit breaker (0: none), and how long it
     # then refuses calls at once before one trial call.
     HTTP_BREAKER_FAILURES = env_int("HTTP_BREAKER_FAILURES", 5)
-    HTTP_BREAKER_COOLDOWN = float(os.environ.get("HTTP_BREAKER_COOLDOWN", "5.0"))
+    HTTP_BREAKER_COOLDOWN = env_float("HTTP_BREAKER_COOLDOWN", 5.0)
 
     # Integration events (common.events). No BROKER_URL: kombu's filesystem transport in
     # EVENTS_FOLDER (default: <instance folder>/events), shared by the services of one host.
@@ -84,14 +103,14 @@ class Config:
     EVENTS_CONSUMER_NAME = os.environ.get("EVENTS_CONSUMER_NAME") or None
     EVENTS_RELAY_BATCH = env_int("EVENTS_RELAY_BATCH", 100)
     # Longest wait between two outbox scans (LISTEN/NOTIFY usually wakes the relay sooner).
-    EVENTS_POLL_SECONDS = float(os.environ.get("EVENTS_POLL_SECONDS", "1.0"))
+    EVENTS_POLL_SECONDS = env_float("EVENTS_POLL_SECONDS", 1.0)
     # Cap of the relay's and consumer's exponential backoff while the broker is away.
-    EVENTS_BACKOFF_MAX_SECONDS = float(os.environ.get("EVENTS_BACKOFF_MAX_SECONDS", "30"))
-    EVENTS_CONFIRM_TIMEOUT = float(os.environ.get("EVENTS_CONFIRM_TIMEOUT", "5"))
+    EVENTS_BACKOFF_MAX_SECONDS = env_float("EVENTS_BACKOFF_MAX_SECONDS", 30.0)
+    EVENTS_CONFIRM_TIMEOUT = env_float("EVENTS_CONFIRM_TIMEOUT", 5.0)
     # Handler attempts before a message is dead-lettered, and the retry delays between them.
     EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5)
-    EVENTS_RETRY_BASE_SECONDS = float(os.environ.get("EVENTS_RETRY_BASE_SECONDS", "1.0"))
-    EVENTS_RETRY_MAX_SECONDS = float(os.environ.get("EVENTS_RETRY_MAX_SECONDS", "60"))
+    EVENTS_RETRY_BASE_SECONDS = env_float("EVENTS_RETRY_BASE_SECONDS", 1.0)
+    EVENTS_RETRY_MAX_SECONDS = env_float("EVENTS_RETRY_MAX_SECONDS", 60.0)
     EVENTS_PREFETCH = env_int("EVENTS_PREFETCH", 16)
     # Published outbox rows and completed idempotency keys are purged after these.
     EVENTS_RETENTION_SECONDS = env_int("EVENTS_RETENTION_SECONDS", 7 * 24 * 3600)
