@@ -80,6 +80,18 @@ def test_a_stale_file_fails_naming_it(repo, place):
         ("-retry.middlewares: retry@file", "-retry.middlewares: secure@file", "-retry.middlewares"),
         ("healthcheck.interval: 1s", "healthcheck.interval: 30s", "healthcheck.interval: 1s"),
         ("healthcheck.path: /health/ready", "healthcheck.path: /health/live", "healthcheck.path"),
+        # Replicas: nothing that two containers of one service cannot share.
+        (
+            "    image: platform/orders:${TAG:-dev}\n    environment:\n      DATABASE_URL",
+            "    image: platform/orders:${TAG:-dev}\n    ports: ['8002:8000']\n"
+            "    environment:\n      DATABASE_URL",
+            "orders sets ports: it cannot run as several replicas",
+        ),
+        (
+            "  orders-relay:\n",
+            "  orders-relay:\n    container_name: orders-relay\n",
+            "orders-relay sets container_name: it cannot run as several replicas",
+        ),
         ("  orders-db:\n", "  orders-database:\n", "no service orders-db"),
         ("{condition: service_healthy}", "{condition: service_started}", "does not wait"),
         ("service: database}", "service: service}", "orders-db has no healthcheck"),

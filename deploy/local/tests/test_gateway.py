@@ -32,6 +32,12 @@ def test_entry_point_middlewares_and_header_limit_are_composes(static):
     assert str(web["maxHeaderBytes"]) == flags["entrypoints.web.http.maxHeaderBytes"]
 
 
+def test_dial_timeout_is_composes(static):
+    timeouts = static["serversTransport"]["forwardingTimeouts"]
+    flag = "serversTransport.forwardingTimeouts.dialTimeout"
+    assert timeouts["dialTimeout"] == compose_gateway_flags()[flag]
+
+
 def test_shared_file_and_the_docs_service_it_names_are_written(tmp_path):
     gateway.write_config(tmp_path, discover())
     shared = yaml.safe_load((tmp_path / "dynamic" / "middlewares.yaml").read_text())

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from platform_local import gateway
 from platform_local.services import ROOT, Service
@@ -47,8 +48,9 @@ NOT_RETRIED = [
     ("PATCH", KEY),
 ]
 BODY = {"items": [{"sku": "BOOK-1", "quantity": 2}]}
-# `retry`'s attempts in middlewares.yaml: a request refused every time is sent three times.
-ATTEMPTS = 3
+# `retry`'s attempts: how many times a retried request that always fails is sent.
+RETRY = yaml.safe_load(gateway.MIDDLEWARES.read_text())["http"]["middlewares"]["retry"]["retry"]
+ATTEMPTS = RETRY["attempts"]
 # How long a server whose /health/ready fails may still get requests: one check interval (1 s),
 # the check's own round trip, and this machine's scheduling.
 OUT_WITHIN_SECONDS = 2.0
@@ -266,7 +268,7 @@ def test_another_request_is_never_retried(retrying, failure, method, headers):
 
 
 @pytest.mark.parametrize("failure", FAILURES)
-def test_a_repeatable_request_that_always_fails_is_tried_three_times(retrying, failure):
+def test_a_repeatable_request_that_always_fails_is_tried_attempts_times(retrying, failure):
     attempts = counting(retrying, failure)
 
     response = retrying.send("GET", f"/api/v1/{failure}", {})

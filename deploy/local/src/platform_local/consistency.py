@@ -474,6 +474,12 @@ def compose_problems(root: Path, name: str) -> list[str]:
         return [*problems, f"{where}: no service {name}"]
     if database is not None and not _waits_for(app, f"{name}-db"):
         problems.append(f"{where}: {name} does not wait for {name}-db to be healthy")
+    # Replicas (`docker compose up --scale <name>=3`, likewise its relay and consumer): a fixed
+    # container name or a host port would be taken twice.
+    for block in (name, *(f"{name}-{kind}" for kind, _, _ in EVENTS_PROCESSES)):
+        for key in ("container_name", "ports"):
+            if key in (services.get(block) or {}):
+                problems.append(f"{where}: {block} sets {key}: it cannot run as several replicas")
     # The gateway's labels: what `platform up` gives the service (platform_local/gateway.py), its
     # router, its retry router with the retry rule, its load balancer's health check.
     labels = _labels(app)

@@ -27,6 +27,9 @@ MIDDLEWARES = ROOT / "deploy" / "gateway" / "middlewares.yaml"
 # of 8 KiB, deploy/gunicorn.conf.py), so gunicorn refuses an oversized header first with a 431
 # that `envelope` wraps; beyond it Go answers a plain-text 431 no middleware sees.
 MAX_HEADER_BYTES = 1024 * 1024
+# As docker-compose.yml: a server that does not accept a connection within 1 s counts as a
+# network error (retried where safe), not a 30 s wait.
+DIAL_TIMEOUT = "1s"
 
 # What `platform up` binds on loopback besides the services: the gateway (the same variable and
 # default as docker-compose.yml), Traefik's own API (discovery for the docs service, and ping)
@@ -48,11 +51,16 @@ RETRYABLE = (
 )
 RETRY_MIDDLEWARE = "retry@file"
 # The load balancer's own check of each server: one that does not answer /health/ready with a
-# 2xx/3xx within `timeout` (draining before a stop, hung, gone) gets no request until it does
-# again. Checked every `interval`, so a stopping server is out within one interval, a hung one
-# within interval + timeout. Readiness also fails without the database: once every server of a
-# service has failed it, the gateway answers its own plain-text 503 "no available server".
-HEALTH_CHECK = {"path": "/health/ready", "interval": "1s", "timeout": "1s"}
+# 2xx/3xx within `timeout` gets no request until it does again. Checked every `interval`: a
+# server draining before a stop (503), refusing connections or gone (no connection within the
+# dial timeout, 1 s) is out within 1-2 s; a hung one within interval + timeout. One failed check
+# is enough for Traefik (3.7 has no threshold), so the timeout must exceed what a busy server
+# takes to answer: measured on 2 shared cores, 1 s took healthy replicas out (147 of 531
+# requests answered 503 "no available server" at 40 requests/s, probes up to 4.5 s while the
+# machine ran other loads); at 80 requests/s on a quieter machine the probes stayed under 0.9 s.
+# Readiness also fails without the database: once every server of a service has failed it, the
+# gateway answers its own plain-text 503 "no available server".
+HEALTH_CHECK = {"path": "/health/ready", "interval": "1s", "timeout": "3s"}
 
 
 def rules(prefix: str) -> dict[str, str]:
@@ -175,6 +183,7 @@ def write_config(folder: Path, services: list[Service]) -> Path:
             },
             "traefik": {"address": f"127.0.0.1:{TRAEFIK_API_PORT}"},
         },
+        "serversTransport": {"forwardingTimeouts": {"dialTimeout": DIAL_TIMEOUT}},
         "providers": {"file": {"directory": str(folder / "dynamic")}},
         "api": {"insecure": True, "dashboard": False},
         "ping": {},
