@@ -140,13 +140,16 @@ class Gateway:
             patch.setattr(gateway, "DOCS_PORT", docs.server_port)
             services = [Service(name, 1, ROOT / "services" / name) for name in servers]
             static = gateway.write_config(folder, services)
+        # Each service's routes as gateway.py makes them for these servers (one server each in
+        # what write_config wrote: `platform up` runs one process per service).
         routes = folder / "dynamic" / "routes.yaml"
         config = json.loads(routes.read_text())
-        for name, urls in servers.items():
-            balancer = config["http"]["services"][name]["loadBalancer"]
-            balancer["servers"] = [{"url": url} for url in urls]
+        for service in services:
+            made = gateway.service_routes(service.name, service.prefix, servers[service.name])
+            for kind in ("routers", "services"):
+                config["http"][kind] |= made[kind]
             if not health_check:
-                del balancer["healthCheck"]
+                config["http"]["services"][service.name]["loadBalancer"].pop("healthCheck", None)
         routes.write_text(json.dumps(config))
         self.log = (folder / "traefik.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603
@@ -300,6 +303,15 @@ def checked(tmp_path: Path, servers: dict[str, Any]) -> Iterator[tuple[Gateway, 
     yield proxy, second
     proxy.stop()
     second.shutdown()
+
+
+def test_a_single_server_gets_no_health_check():
+    # Nowhere else to send its requests: its own answers are better than "no available server".
+    one = gateway.service_routes("users", "/api/v1/users", ["http://127.0.0.1:8001"])
+    two = gateway.service_routes("users", "/api/v1/users", ["http://a:8000", "http://b:8000"])
+
+    assert "healthCheck" not in one["services"]["users"]["loadBalancer"]
+    assert two["services"]["users"]["loadBalancer"]["healthCheck"] == gateway.HEALTH_CHECK
 
 
 def sent_to(proxy: Gateway, replica: Backend, seconds: float) -> list[float]:

@@ -3,7 +3,7 @@
 Each service gets what its compose labels give it (``docker_labels`` below, which
 ``platform check`` holds every services/<name>/compose.yaml to): a router for its prefix, a
 ``<name>-retry`` router for the requests that may be retried on another server, and a load
-balancer that checks ``/health/ready`` every second.
+balancer that checks ``/health/ready`` every second when it has more than one server.
 
 Like compose's, it serves its Prometheus metrics on its API's (internal) entry point, and traces
 exactly when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: it starts each trace (or continues the
@@ -88,8 +88,17 @@ def docker_labels(name: str, prefix: str, port: int = 8000) -> dict[str, str]:
 
 
 def service_routes(name: str, prefix: str, urls: list[str]) -> dict[str, dict[str, Any]]:
-    """A service's routers and load balancer for the file provider: what its labels say."""
+    """A service's routers and load balancer for the file provider: what its labels say.
+
+    The health check only where there is another server to send the requests to: with one (each
+    service under `platform up`), failing it could only turn the server's own answers (its 503
+    of a database gone, a slow 200 under load) into the gateway's plain 503 "no available
+    server". Compose's labels cannot know how many replicas run, and always carry it.
+    """
     rule = rules(prefix)
+    balancer: dict[str, Any] = {"servers": [{"url": url} for url in urls]}
+    if len(urls) > 1:
+        balancer["healthCheck"] = dict(HEALTH_CHECK)
     return {
         "routers": {
             name: {"rule": rule["plain"], "service": name},
@@ -99,14 +108,7 @@ def service_routes(name: str, prefix: str, urls: list[str]) -> dict[str, dict[st
                 "middlewares": [RETRY_MIDDLEWARE],
             },
         },
-        "services": {
-            name: {
-                "loadBalancer": {
-                    "servers": [{"url": url} for url in urls],
-                    "healthCheck": dict(HEALTH_CHECK),
-                }
-            }
-        },
+        "services": {name: {"loadBalancer": balancer}},
     }
 
 
