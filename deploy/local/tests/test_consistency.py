@@ -79,7 +79,7 @@ def test_a_stale_file_fails_naming_it(repo, place):
         ),
         ("-retry.middlewares: retry@file", "-retry.middlewares: secure@file", "-retry.middlewares"),
         ("healthcheck.interval: 1s", "healthcheck.interval: 30s", "healthcheck.interval: 1s"),
-        ("healthcheck.path: /health/ready", "healthcheck.path: /health/live", "healthcheck.path"),
+        ("healthcheck.path: /health/serving", "healthcheck.path: /health/live", "healthcheck.path"),
         # Replicas: nothing that two containers of one service cannot share.
         (
             "    image: platform/orders:${TAG:-dev}\n    environment:\n      DATABASE_URL",

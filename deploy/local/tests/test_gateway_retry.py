@@ -51,13 +51,13 @@ BODY = {"items": [{"sku": "BOOK-1", "quantity": 2}]}
 # `retry`'s attempts: how many times a retried request that always fails is sent.
 RETRY = yaml.safe_load(gateway.MIDDLEWARES.read_text())["http"]["middlewares"]["retry"]["retry"]
 ATTEMPTS = RETRY["attempts"]
-# How long a server whose /health/ready fails may still get requests: one check interval (1 s),
+# How long a server whose /health/serving fails may still get requests: one check interval (1 s),
 # the check's own round trip, and this machine's scheduling.
 OUT_WITHIN_SECONDS = 2.0
 
 
 class Backend(ThreadingHTTPServer):
-    """A service replica: answers every request 200 (JSON), /health/ready 200 or 503; or, with
+    """A service replica: answers every request 200 (JSON), /health/serving 200 or 503; or, with
     ``reset``, reads each request and resets the connection without answering."""
 
     daemon_threads = True
@@ -87,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status = 200
-        if self.path == "/health/ready":
+        if self.path == "/health/serving":
             status = 200 if self.server.ready else 503
         else:
             with self.server.lock:

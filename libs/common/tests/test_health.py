@@ -79,6 +79,14 @@ def test_live_is_200_even_when_the_database_is_down(app_on):
     assert response.status_code == 200
 
 
+def test_serving_stays_200_when_the_database_is_down(app_on):
+    # The gateway keeps routing here: the service's own 503 envelope beats the gateway's
+    # plain-text "no available server".
+    response = app_on(CLOSED_PORT_URL).test_client().get("/health/serving")
+
+    assert response.status_code == 200
+
+
 def test_ready_is_503_database_unavailable_when_postgresql_is_unreachable(app_on):
     down = app_on(
         CLOSED_PORT_URL,
@@ -130,10 +138,12 @@ def test_ready_is_503_shutting_down_while_the_server_drains(client, tmp_path, mo
     marker = tmp_path / "draining"
     monkeypatch.setenv("SHUTDOWN_DRAIN_FILE", str(marker))
     assert client.get("/health/ready").status_code == 200
+    assert client.get("/health/serving").status_code == 200
 
     marker.touch()
     response = client.get("/health/ready")
 
     body = assert_error(response, 503, "shutting_down")
     assert body["meta"]["request_id"] == response.headers["X-Request-ID"]
+    assert_error(client.get("/health/serving"), 503, "shutting_down")  # the gateway's check
     assert client.get("/health/live").status_code == 200  # nothing to restart

@@ -3,7 +3,7 @@
 Each service gets what its compose labels give it (``docker_labels`` below, which
 ``platform check`` holds every services/<name>/compose.yaml to): a router for its prefix, a
 ``<name>-retry`` router for the requests that may be retried on another server, and a load
-balancer that checks ``/health/ready`` every second when it has more than one server.
+balancer that checks ``/health/serving`` every second when it has more than one server.
 
 Like compose's, it serves its Prometheus metrics on its API's (internal) entry point, and traces
 exactly when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: it starts each trace (or continues the
@@ -50,7 +50,7 @@ RETRYABLE = (
     " || (Method(`POST`) && HeaderRegexp(`Idempotency-Key`, `.+`))"
 )
 RETRY_MIDDLEWARE = "retry@file"
-# The load balancer's own check of each server: one that does not answer /health/ready with a
+# The load balancer's own check of each server: one that does not answer /health/serving with a
 # 2xx/3xx within `timeout` gets no request until it does again. Checked every `interval`: a
 # server draining before a stop (503), refusing connections or gone (no connection within the
 # dial timeout, 1 s) is out within 1-2 s; a hung one within interval + timeout. One failed check
@@ -58,9 +58,10 @@ RETRY_MIDDLEWARE = "retry@file"
 # takes to answer: measured on 2 shared cores, 1 s took healthy replicas out (147 of 531
 # requests answered 503 "no available server" at 40 requests/s, probes up to 4.5 s while the
 # machine ran other loads); at 80 requests/s on a quieter machine the probes stayed under 0.9 s.
-# Readiness also fails without the database: once every server of a service has failed it, the
-# gateway answers its own plain-text 503 "no available server".
-HEALTH_CHECK = {"path": "/health/ready", "interval": "1s", "timeout": "3s"}
+# /health/serving, not /health/ready: readiness also fails without the database, and once every
+# server of a service has failed its check the gateway answers its own plain-text 503 "no
+# available server" where the service would have answered its 503 database_unavailable envelope.
+HEALTH_CHECK = {"path": "/health/serving", "interval": "1s", "timeout": "3s"}
 
 
 def rules(prefix: str) -> dict[str, str]:

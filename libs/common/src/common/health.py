@@ -1,4 +1,5 @@
-"""Liveness (the process answers) and readiness (the database answers, and no stop has begun).
+"""Liveness (the process answers), readiness (the database answers, and no stop has begun), and
+serving (no stop has begun: the gateway's check).
 
 Readiness also answers 503 ``shutting_down`` while the server drains before it stops:
 deploy/gunicorn.conf.py, on the first SIGTERM, creates the file named by
@@ -44,6 +45,20 @@ def draining_response() -> Response | None:
 @bp.get("/live")
 def live() -> Response:
     """The process is up and serving requests (while draining too: nothing to restart)."""
+    return output_envelope({"status": "ok"}, 200)
+
+
+@bp.get("/serving")
+def serving() -> Response:
+    """The process takes requests: 503 ``shutting_down`` while it drains, 200 otherwise.
+
+    The gateway's health check, not readiness: with the database down a service still answers
+    every request in the envelope (503 ``database_unavailable``), whereas a load balancer whose
+    every server failed its check answers its own plain-text 503 (Traefik has no "keep the last
+    servers" option). Orchestrators keep using ``/health/ready``.
+    """
+    if (stopping := draining_response()) is not None:
+        return stopping
     return output_envelope({"status": "ok"}, 200)
 
 
