@@ -87,7 +87,8 @@ class ComposeControl:
         After a (re)start a container is "starting" until its first passing check, and Traefik
         drops its route meanwhile, even when a request sent just before still reached it.
         """
-        return self._run("ps", "--format", "{{.Health}}", service).strip() == "healthy"
+        states = self._run("ps", "--format", "{{.Health}}", service).split()
+        return bool(states) and all(state == "healthy" for state in states)  # every replica
 
     def is_ready(self, service: str) -> bool:
         """Whether the service's readiness probe passes now.
