@@ -99,3 +99,24 @@ class _Clock:
         from datetime import datetime
 
         return datetime.fromtimestamp(self.timestamp, tz=tz)
+
+
+def test_without_any_key_the_jwks_is_fetched_again_after_a_second(httpserver, monkeypatch):
+    # A real server that answers 503 first (auth restarting when this worker started), then the
+    # keys: the next fetch comes after JWKS_RETRY_WITHOUT_KEYS, not after JWKS_MIN_REFRESH.
+    key = Ed25519PrivateKey.generate()
+    jwk = public_jwk(key.public_key())
+    httpserver.expect_ordered_request("/jwks.json").respond_with_data("", status=503)
+    httpserver.expect_ordered_request("/jwks.json").respond_with_json({"keys": [jwk]})
+    monkeypatch.setattr(auth, "JWKS_RETRY_WITHOUT_KEYS", 0.2)
+    jwks = JWKSCache(httpserver.url_for("/jwks.json"))
+
+    with pytest.raises(auth.DependencyUnavailable):
+        jwks.get(jwk["kid"])
+    with pytest.raises(auth.DependencyUnavailable):
+        jwks.get(jwk["kid"])  # within the pause: no second fetch
+    assert jwks.fetches == 1
+
+    time.sleep(0.25)
+    assert jwks.get(jwk["kid"]) is not None
+    assert jwks.fetches == 2
