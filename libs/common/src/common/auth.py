@@ -244,8 +244,7 @@ class TokenVerifier:
 
 
 def _bearer_token() -> str:
-    headers = request._get_current_object().headers  # type: ignore[attr-defined]  # see request_id
-    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         # RFC 6750 3.1: a request without credentials gets the challenge but no error code.
         raise Unauthorized(
@@ -256,10 +255,8 @@ def _bearer_token() -> str:
 
 def authenticate() -> Principal:
     """Verify the request's bearer token; its principal is then ``current_principal()``."""
-    # The proxies resolved rather than read through, as in common.request_id (every request).
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    principal: Principal = app.extensions["auth"].verify(_bearer_token())
-    g._get_current_object().principal = principal
+    principal: Principal = current_app.extensions["auth"].verify(_bearer_token())
+    g.principal = principal
     return principal
 
 
@@ -280,7 +277,7 @@ def roles_required(*roles: str) -> Callable[[F], F]:
 
 def current_principal() -> Principal:
     """The principal of the current request (set by ``authenticate``)."""
-    principal: Principal | None = g._get_current_object().get("principal")
+    principal: Principal | None = g.get("principal")
     if principal is None:
         raise Unauthorized("A bearer token is required.")
     return principal

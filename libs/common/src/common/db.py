@@ -61,8 +61,8 @@ def create_db() -> SQLAlchemy:
 
 def get_db() -> SQLAlchemy:
     """Return the SQLAlchemy extension registered on the current app."""
-    # Resolved rather than read through the proxy: this runs at each use of ``session``.
-    return current_app._get_current_object().extensions["sqlalchemy"]  # type: ignore[attr-defined]
+    extension: SQLAlchemy = current_app.extensions["sqlalchemy"]
+    return extension
 
 
 def _current_session() -> Session:

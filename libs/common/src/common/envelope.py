@@ -55,8 +55,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def json_response(body: dict[str, Any], status: int, headers: Any = None) -> Response:
     """Serialise an envelope with the app's JSON provider."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # see request_id
-    response = app.response_class(app.json.dumps(body), status=status, mimetype="application/json")
+    response = current_app.response_class(
+        current_app.json.dumps(body), status=status, mimetype="application/json"
+    )
     if headers:
         response.headers.extend(headers)
     return response

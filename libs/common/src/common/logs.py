@@ -21,11 +21,9 @@ class _ContextFilter(logging.Filter):
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # Several apps can share a process (tests, the benchmark): name the one logging. The
-        # proxy resolved rather than read through, as in common.request_id.
+        # Several apps can share a process (tests, the benchmark): name the one logging.
         if has_app_context():
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
-            record.service = app.config["SERVICE_NAME"]
+            record.service = current_app.config["SERVICE_NAME"]
         else:
             record.service = self.service
         record.request_id = get_request_id() if has_request_context() else None
@@ -68,19 +66,17 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def _start_timer() -> None:
-    g._get_current_object().request_started = time.perf_counter()
+    g.request_started = time.perf_counter()
 
 
 def _log_request(response: Response) -> Response:
-    # The proxies resolved once, as in common.request_id.
-    started = g._get_current_object().get("request_started")
+    started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-    current_request = request._get_current_object()  # type: ignore[attr-defined]
     access_log.info(
         "request",
         extra={
-            "method": current_request.method,
-            "path": current_request.path,
+            "method": request.method,
+            "path": request.path,
             "status": response.status_code,
             "duration_ms": duration_ms,
         },

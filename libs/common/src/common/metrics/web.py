@@ -63,15 +63,13 @@ def init_app(app: Flask) -> None:
     children: dict[tuple[str, str, int], Any] = {}
 
     def observe(response: Response) -> Response:
-        # The proxies resolved once (libs/common/README). The start is common.logs' timer.
-        current = request._get_current_object()  # type: ignore[attr-defined]
-        started = g._get_current_object().get("request_started")
+        started = g.get("request_started")  # common.logs' timer
         if started is None:  # a before_request hook ahead of the timer refused the request
             return response
-        rule = current.url_rule
+        rule, method = request.url_rule, request.method
         key = (
             UNMATCHED if rule is None else rule.rule,
-            current.method if current.method in METHODS else "OTHER",
+            method if method in METHODS else "OTHER",
             response.status_code,
         )
         child = children.get(key)
