@@ -124,8 +124,11 @@ def order_trace(
 
     def complete(spans: list[ReceivedSpan]) -> bool:
         consumer = consumer_span(spans)
+        # Each process exports on its own schedule (the relay's batch may come after the
+        # consumer's): wait for every part, not the first complete-looking tree.
         return (
             consumer is not None
+            and any(s.kind == "PRODUCER" and s.name == f"publish {PLACED}" for s in spans)
             and any(s.service in GATEWAY_NAMES for s in spans)
             and not orphans(spans, client_span)
             and any(is_database(s) for s in descendants(spans, consumer))
