@@ -7,12 +7,24 @@ ARG PYTHON_IMAGE=python:3.12-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# uv reads the lock; keep its pin equal to the Makefile's (UV_PIN).
+ARG UV_VERSION=0.13.9
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+RUN python -m pip install "uv==${UV_VERSION}"
+WORKDIR /src
+# uv.lock and the workspace's pyproject.toml are enough for `uv export --frozen` to write the
+# service's part of the lock (the other members need not be in the image).
+COPY pyproject.toml uv.lock /src/
 COPY libs/common /src/libs/common
 COPY services/${SERVICE} /src/services/${SERVICE}
+# The service's dependencies exactly as uv.lock has them (the versions tox tested), checked
+# against the lock's hashes, then the two workspace packages without dependencies. pip installs
+# (uv only reads the lock): pip trusts the image's CA bundle, which holds any CA a site adds.
 # --target gives a version-independent path (/opt/app/<package>), which `docker compose watch`
 # syncs source into for hot reload.
-RUN python -m pip install --target /opt/app /src/libs/common /src/services/${SERVICE}
+RUN uv export --frozen --no-dev --no-emit-workspace --package "${SERVICE}-service" -o /tmp/locked.txt \
+ && python -m pip install --target /opt/app --no-deps --require-hashes -r /tmp/locked.txt \
+ && python -m pip install --target /opt/app --no-deps ./libs/common "./services/${SERVICE}"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG SERVICE

@@ -38,6 +38,9 @@ def test_new_service_wires_it_everywhere_and_remove_service_undoes_exactly_that(
     assert "services/payments/src/payments_service/resources/payments.py" in out
     assert "tox -e payments" in out
     assert consistency.problems(repo) == []
+    # The uv workspace takes services/* in; uv.lock now lists it (the lock is still current).
+    assert 'name = "payments-service"' in (repo / "uv.lock").read_text()
+    assert "  uv.lock" in out
     assert newservice.service_ports(repo)[NAME] == max(newservice.service_ports(repo).values())
     for place in consistency.PLACES:
         if place.applies(repo):

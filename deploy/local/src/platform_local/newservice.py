@@ -3,12 +3,14 @@
 new-service renders the copier template deploy/templates/service at the repository's root,
 which writes services/<name>/ and the service's own files under deploy/k8s/, then adds the
 service to every shared file that lists services (consistency.PLACES). remove-service deletes
-those files and entries again. Both end with the consistency check.
+those files and entries again. Both re-run `uv lock`, as the uv workspace finds services by
+their folder (services/*) but uv.lock lists each, and end with the consistency check.
 """
 
 import keyword
 import re
 import shutil
+import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
@@ -86,6 +88,27 @@ def edited(root: Path, edit: Edit) -> dict[Path, str]:
     return {path: text for path, text in texts.items() if text != path.read_text()}
 
 
+def _uv(root: Path) -> str | None:
+    """The uv next to this interpreter (.venv's, `make install`), the repository's, or on PATH."""
+    for candidate in (Path(sys.executable).parent / "uv", root / ".venv" / "bin" / "uv"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("uv")
+
+
+def relock(root: Path) -> bool:
+    """Update uv.lock for the services now in services/ (``uv lock``); False if it could not."""
+    uv = _uv(root)
+    if uv is None or not (root / "uv.lock").exists():
+        print("platform: uv not found: run `uv lock` (then commit uv.lock)", file=sys.stderr)
+        return False
+    # A fixed program; only versions the lock does not hold yet are resolved (needs the index).
+    locked = subprocess.run([uv, "lock", "--quiet"], cwd=root, check=False)  # noqa: S603
+    if locked.returncode != 0:
+        print("platform: `uv lock` failed (above): run it, then commit uv.lock", file=sys.stderr)
+    return locked.returncode == 0
+
+
 def _listing(root: Path, paths: list[Path]) -> list[str]:
     """Paths relative to ``root``, every file of a folder listed."""
     files = [f for p in paths for f in (sorted(p.rglob("*")) if p.is_dir() else [p])]
@@ -116,17 +139,18 @@ def new_service(root: Path, name: str, *, noun: str | None = None, port: int | N
         return 1
     for path, text in changes.items():
         path.write_text(text)
+    updated = [*changes, root / "uv.lock"] if relock(root) else [*changes]
     created = [root / SERVICES / name, *own_files(root, name)]
     served = service_ports(root)[name]
     lines = [
         "Created:",
         *_listing(root, created),
         "Added the service to:",
-        *_listing(root, [*changes]),
+        *_listing(root, updated),
     ]
     lines += [
         "Next:",
-        "  make install          # every package editable in .venv, the new one included",
+        "  make install          # every package editable in .venv (uv.lock), the new one included",
         f"  tox -e {name:<14} # its tests",
         f"  platform up           # the platform; {name} at /api/v1/{name} (direct: :{served})",
     ]
@@ -163,5 +187,6 @@ def remove_service(root: Path, name: str, *, confirmed: bool) -> int:
             path.unlink()
     for path, text in changes.items():
         path.write_text(text)
+    relock(root)
     print(f"Its data is kept: compose's volume platform_{name}-db, .platform/{name}.db.")
     return consistency.check(root)
