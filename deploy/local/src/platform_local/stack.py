@@ -130,9 +130,9 @@ def service_env(service: Service, services: list[Service], data_dir: Path) -> di
         "AUTH_DEV_KEY_FILE": str(data_dir / "auth-signing-key.pem"),
     } | events_env(data_dir)
     for other in services:
-        env[f"{other.name.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
-        if other.name == "auth":
-            env["AUTH_JWKS_URL"] = f"http://127.0.0.1:{other.port}/api/v1/auth/jwks.json"
+        # <NAME>_URL, and the other URLs a service declares for all ([tool.platform] urls).
+        env[f"{other.name.upper()}_URL"] = other.url
+        env |= {variable: other.url + path for variable, path in other.urls.items()}
     return env
 
 
