@@ -39,6 +39,20 @@ def test_new_service_wires_it_everywhere_and_remove_service_undoes_exactly_that(
     assert "tox -e payments" in out
     assert consistency.problems(repo) == []
     assert newservice.service_ports(repo)[NAME] == max(newservice.service_ports(repo).values())
+    # Outside its own folders, one line in each of four files (deploy/local/README.md).
+    after = snapshot(repo)
+    own = (
+        f"services/{NAME}/",
+        f"deploy/k8s/base/{NAME}/",
+        f"deploy/k8s/overlays/dev/services/{NAME}/",
+    )
+    shared = {path for path in after if before.get(path) != after[path]}
+    assert {path for path in shared if not path.startswith(own)} == {
+        "docker-compose.yml",
+        "tox.ini",
+        "deploy/k8s/base/kustomization.yaml",
+        "deploy/k8s/overlays/dev/kustomization.yaml",
+    }
     for place in consistency.PLACES:
         if place.applies(repo):
             assert NAME in place.names(repo), place
