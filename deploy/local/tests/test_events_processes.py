@@ -114,3 +114,14 @@ def test_every_service_gets_the_urls_another_declares(tmp_path):
 def test_the_urls_come_from_the_pyproject():
     [auth] = [s for s in discover(ROOT) if s.name == "auth"]
     assert auth.urls == {"AUTH_JWKS_URL": "/api/v1/auth/jwks.json"}
+
+
+def test_a_service_gets_its_own_settings_and_the_callers_environment_wins(tmp_path, monkeypatch):
+    [auth] = [s for s in discover(ROOT) if s.name == "auth"]
+    [users] = [s for s in discover(ROOT) if s.name == "users"]
+    monkeypatch.delenv("AUTH_DEV_KEY_FILE", raising=False)
+    monkeypatch.setenv("AUTH_ADMIN_EMAILS", "root@example.com")
+    env = stack.service_env(auth, [auth, users], tmp_path)
+    assert env["AUTH_DEV_KEY_FILE"] == str(tmp_path / "auth-signing-key.pem")
+    assert env["AUTH_ADMIN_EMAILS"] == "root@example.com"
+    assert "AUTH_DEV_KEY_FILE" not in stack.service_env(users, [auth, users], tmp_path)

@@ -2,7 +2,8 @@
 
 A service is a folder ``services/<name>/`` whose pyproject declares ``[tool.platform] port``
 (where the no-Docker stack serves it on loopback) and, optionally, ``urls``: more of its URLs
-that every service is given, by variable name (auth's ``AUTH_JWKS_URL``). Its package is
+that every service is given, by variable name (auth's ``AUTH_JWKS_URL``), and ``env``: its
+own settings there (auth's admin emails and development key file). Its package is
 ``<name>_service`` and its API lives under ``/api/v1/<name>``. Its integration events
 (common.events) are declared where the contract puts them: ``events.py`` (the types it
 publishes, through an outbox its relay sends; an empty one idles) and ``handlers.py`` (what its
@@ -33,6 +34,8 @@ class Service:
     folder: Path
     # Variable name -> a path on this service ([tool.platform] urls): given to every service.
     urls: dict[str, str] = field(default_factory=dict)
+    # Its own settings under `platform up` ([tool.platform.env]); "{data_dir}" is the data folder.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -89,6 +92,11 @@ def declared_port(folder: Path) -> int | None:
     return port if isinstance(port, int) and not isinstance(port, bool) else None
 
 
+def _strings(table: Any) -> dict[str, str]:
+    """A TOML table's entries as strings (empty when there is none)."""
+    return {str(key): str(value) for key, value in (table or {}).items()}
+
+
 def discover(root: Path = ROOT, *, port_offset: int = 0) -> list[Service]:
     """Every service under ``root/services``, by name, its port shifted by ``port_offset``."""
     services = []
@@ -97,6 +105,7 @@ def discover(root: Path = ROOT, *, port_offset: int = 0) -> list[Service]:
         port = declared_port(folder)
         if port is None:
             raise SystemExit(f"{pyproject}: missing [tool.platform] port")
-        urls = {str(k): str(v) for k, v in (platform_settings(folder).get("urls") or {}).items()}
-        services.append(Service(folder.name, port + port_offset, folder, urls))
+        settings = platform_settings(folder)
+        urls, env = _strings(settings.get("urls")), _strings(settings.get("env"))
+        services.append(Service(folder.name, port + port_offset, folder, urls, env))
     return services
