@@ -126,7 +126,6 @@ def test_a_deleted_service_folder_fails_naming_every_place_left(repo):
     assert "docker-compose.yml: include for orders, which has no folder services/orders/" in found
     assert {p.split(":")[0] for p in found} == {
         "docker-compose.yml",
-        "tox.ini",
         "deploy/k8s/base/kustomization.yaml",
         "deploy/k8s/overlays/dev/kustomization.yaml",
         "deploy/k8s/base/orders/",

@@ -2,11 +2,11 @@
 
 A service is a folder ``services/<name>/`` (and its Kubernetes folders, deploy/k8s/base/<name>/
 and deploy/k8s/overlays/dev/services/<name>/). Whatever can discover services does (the
-Makefile, `platform up`, the docs, the CI matrix, the Kubernetes images and routes, compose's
-passwords). What cannot is a line per service in four files, each entry a Place below that
-finds, adds and removes one service's entry: docker-compose.yml's ``include``, tox.ini's env
-lists (its generic section header and ``env_list``), and the kustomizations of deploy/k8s's
-base (the service's folder, the docs' DOCS_SERVICES) and dev overlay (its database).
+Makefile, tox (toxfile.py), `platform up`, the docs, the CI matrix, the Kubernetes images and
+routes, compose's passwords). What cannot is a line per service in three files, each entry a
+Place below that finds, adds and removes one service's entry: docker-compose.yml's ``include``,
+and the kustomizations of deploy/k8s's base (the service's folder, the docs' DOCS_SERVICES) and
+dev overlay (its database).
 ``platform check`` and deploy/local/tests fail when a service is missing from a place, or a
 place names a service that has no folder; ``platform new-service`` and ``remove-service`` edit
 the files through the same places.
@@ -26,7 +26,7 @@ from platform_local.gateway import PORTS, docker_labels
 from platform_local.services import API_PREFIX, Service, declared_port
 
 SERVICES = "services"
-# Packages that are not services but that some places list like one (tox envs, Kubernetes):
+# Packages that are not services but that some places list like one (Kubernetes' resources):
 # the names they may use, and the folder that must exist for them.
 COMPONENTS = {"common": "libs/common", "docs": "deploy/docs", "local": "deploy/local"}
 K8S = "deploy/k8s"
@@ -131,7 +131,7 @@ class Lines(TextPlace):
 
 @dataclass(frozen=True)
 class Items(TextPlace):
-    """One line of items, one per service (``env_list = lint, users, orders``).
+    """One line of items, one per service (``- DOCS_SERVICES=users=http://users,...``).
 
     ``line`` matches the whole line and captures the items as ``items``; ``item`` is how an
     item names its service.
@@ -183,16 +183,6 @@ class Items(TextPlace):
 
 
 @dataclass(frozen=True)
-class ToxEnvList(Items):
-    """tox's env_list: besides services and components it names envs of their own (lint)."""
-
-    def names(self, root: Path) -> list[str]:
-        """The items that are not defined by a ``[testenv:<item>]`` section of their own."""
-        own = set(re.findall(r"^\[testenv:([a-z0-9_-]+)\]$", self.read(root), re.MULTILINE))
-        return [name for name in super().names(root) if name not in own]
-
-
-@dataclass(frozen=True)
 class Files(Place):
     """A file or folder (``path`` ending in /) each service has, written by the template."""
 
@@ -220,13 +210,6 @@ class Files(Place):
 # Every place outside services/<name>/ that names each service, in the order they are edited.
 PLACES: tuple[Place, ...] = (
     Lines("docker-compose.yml", "include", entry=r"  - services/{name}/compose\.yaml"),
-    Items(
-        "tox.ini",
-        "test env (section header)",
-        line=r"\[testenv:\{(?P<items>[^}]*)\}\]",
-        separator=",",
-    ),
-    ToxEnvList("tox.ini", "test env (env_list)", line=r"env_list = (?P<items>.*)"),
     # Kubernetes (deploy/k8s/README.md), when the repository has it: the service's folders
     # (written by the template), and one line in each kustomization that lists services.
     Files(f"{K8S}/base/{NAME}/", "manifests folder", scope=K8S),
