@@ -52,6 +52,17 @@ def test_forwarded_headers_are_honoured_only_from_trusted_proxies(serve, make_ap
         assert response.get_json()["servers"] == [{"url": expected}]
 
 
+def test_two_trusted_proxies_take_the_host_the_nearest_one_set_as_the_services_do(serve, make_app):
+    # common.app.trust_proxies, the services' rules: X-Forwarded-For has an address per proxy,
+    # X-Forwarded-Proto and -Host the one value the proxy nearest the app set.
+    app = make_app(DOCS_SERVICES=f"users={serve(users_spec())}", TRUSTED_PROXIES=2)
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}
+    response = app.test_client().get(
+        "/apidocs/openapi.json", base_url="http://docs:8000", headers=forwarded
+    )
+    assert response.get_json()["servers"] == [{"url": "https://api.example.com"}]
+
+
 def test_each_service_document_is_served_for_the_gateway(platform):
     response = platform.test_client().get("/apidocs/specs/auth.json", base_url=GATEWAY)
     assert response.status_code == 200

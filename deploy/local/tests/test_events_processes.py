@@ -97,3 +97,31 @@ def test_broker_url_from_the_environment_replaces_the_folder(tmp_path, monkeypat
     assert env["BROKER_URL"] == "amqp://guest:secret@127.0.0.1:5672//"
     assert "EVENTS_FOLDER" not in env
     assert stack.events_mode(tmp_path) == "events: RabbitMQ (BROKER_URL)"  # no password shown
+
+
+def test_every_service_gets_the_urls_another_declares(tmp_path):
+    # auth declares AUTH_JWKS_URL ([tool.platform] urls); nothing in stack.py names a service.
+    services = [
+        Service("auth", 9003, tmp_path, {"AUTH_JWKS_URL": "/api/v1/auth/jwks.json"}),
+        Service("billing", 9004, tmp_path),
+    ]
+    for service in services:
+        env = stack.service_env(service, services, tmp_path)
+        assert env["AUTH_JWKS_URL"] == "http://127.0.0.1:9003/api/v1/auth/jwks.json"
+        assert env["BILLING_URL"] == "http://127.0.0.1:9004"
+
+
+def test_the_urls_come_from_the_pyproject():
+    [auth] = [s for s in discover(ROOT) if s.name == "auth"]
+    assert auth.urls == {"AUTH_JWKS_URL": "/api/v1/auth/jwks.json"}
+
+
+def test_a_service_gets_its_own_settings_and_the_callers_environment_wins(tmp_path, monkeypatch):
+    [auth] = [s for s in discover(ROOT) if s.name == "auth"]
+    [users] = [s for s in discover(ROOT) if s.name == "users"]
+    monkeypatch.delenv("AUTH_DEV_KEY_FILE", raising=False)
+    monkeypatch.setenv("AUTH_ADMIN_EMAILS", "root@example.com")
+    env = stack.service_env(auth, [auth, users], tmp_path)
+    assert env["AUTH_DEV_KEY_FILE"] == str(tmp_path / "auth-signing-key.pem")
+    assert env["AUTH_ADMIN_EMAILS"] == "root@example.com"
+    assert "AUTH_DEV_KEY_FILE" not in stack.service_env(users, [auth, users], tmp_path)

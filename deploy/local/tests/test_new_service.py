@@ -42,6 +42,21 @@ def test_new_service_wires_it_everywhere_and_remove_service_undoes_exactly_that(
     assert 'name = "payments-service"' in (repo / "uv.lock").read_text()
     assert "  uv.lock" in out
     assert newservice.service_ports(repo)[NAME] == max(newservice.service_ports(repo).values())
+    # Outside its own folders, one line in each of three files (deploy/local/README.md) and the
+    # regenerated uv.lock; tox finds it by its folder (toxfile.py), so tox.ini is not one of them.
+    after = snapshot(repo)
+    own = (
+        f"services/{NAME}/",
+        f"deploy/k8s/base/{NAME}/",
+        f"deploy/k8s/overlays/dev/services/{NAME}/",
+    )
+    shared = {path for path in after if before.get(path) != after[path]}
+    assert {path for path in shared if not path.startswith(own)} == {
+        "docker-compose.yml",
+        "deploy/k8s/base/kustomization.yaml",
+        "deploy/k8s/overlays/dev/kustomization.yaml",
+        "uv.lock",
+    }
     for place in consistency.PLACES:
         if place.applies(repo):
             assert NAME in place.names(repo), place

@@ -111,10 +111,13 @@ def test_renders_a_service_shaped_like_users_and_k8s_files_only_with_k8s(tmp_pat
     }
     with_k8s = render(tmp_path / "with", name="payments", port=8004, k8s=True)
     assert files(with_k8s / "deploy", "payments") == {
-        *(f"k8s/base/<noun>/{kind}.yaml" for kind in ("deployment", "hpa", "kustomization")),
-        *(f"k8s/base/<noun>/{kind}.yaml" for kind in ("pdb", "service")),
+        "k8s/base/<noun>/kustomization.yaml",
+        "k8s/base/<noun>/ingress.yaml",
+        *(f"k8s/base/<noun>/app/{kind}.yaml" for kind in ("deployment", "hpa", "kustomization")),
+        *(f"k8s/base/<noun>/app/{kind}.yaml" for kind in ("pdb", "service")),
         *(f"k8s/base/<noun>/events/{kind}.yaml" for kind in ("kustomization", "relay", "consumer")),
-        "k8s/overlays/dev/secrets/<noun>-database.env.example",
+        *(f"k8s/overlays/dev/services/<noun>/{f}" for f in ("kustomization.yaml", "database.yaml")),
+        "k8s/overlays/dev/services/<noun>/database.env.example",
     }
 
 

@@ -1,18 +1,21 @@
-"""Is every service wired everywhere? The shared files that list services, and their check.
+"""Is every service wired everywhere? The few shared lists of services, and their check.
 
-A service is a folder ``services/<name>/``. A few shared files cannot discover services and list
-them instead (an include line, a password, a test env, Kubernetes entries...): each is a Place
-below, which finds, adds and removes one service's entry. ``platform check`` and
-deploy/local/tests fail when a service is missing from a place, or a place names a service that
-has no folder; ``platform new-service`` and ``remove-service`` edit the files through the same
-places, so a repository the check accepts is one the generator can wire the next service into.
+A service is a folder ``services/<name>/`` (and its Kubernetes folders, deploy/k8s/base/<name>/
+and deploy/k8s/overlays/dev/services/<name>/). Whatever can discover services does (the
+Makefile, tox (toxfile.py), `platform up`, the docs, the CI matrix, the Kubernetes images and
+routes, compose's passwords). What cannot is a line per service in three files, each entry a
+Place below that finds, adds and removes one service's entry: docker-compose.yml's ``include``,
+and the kustomizations of deploy/k8s's base (the service's folder, the docs' DOCS_SERVICES) and
+dev overlay (its database).
+``platform check`` and deploy/local/tests fail when a service is missing from a place, or a
+place names a service that has no folder; ``platform new-service`` and ``remove-service`` edit
+the files through the same places.
 
 Places edit text, not parsed YAML: the files keep their comments and layout. A new service's
 entry is a copy of the last service's entry with the name replaced.
 """
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,19 +23,17 @@ from typing import Any
 import yaml
 
 from platform_local.gateway import PORTS, docker_labels
-from platform_local.services import API_PREFIX, Service
+from platform_local.services import API_PREFIX, Service, declared_port
 
 SERVICES = "services"
-# Packages that are not services but that some places list like one (tox envs, the CI matrix,
-# Kubernetes): the names they may use, and the folder that must exist for them.
+# Packages that are not services but that some places list like one (Kubernetes' resources):
+# the names they may use, and the folder that must exist for them.
 COMPONENTS = {"common": "libs/common", "docs": "deploy/docs", "local": "deploy/local"}
 K8S = "deploy/k8s"
-DEV = f"{K8S}/overlays/dev/kustomization.yaml"
-PROD = f"{K8S}/overlays/prod/kustomization.yaml"
-WORKFLOW = ".github/workflows/ci.yml"
-# How a service's name appears in the patterns below, and in a generic search.
-NAME, UPPER = "{name}", "{NAME}"
-ANY_NAME, ANY_UPPER = "(?P<name>[a-z][a-z0-9]*)", "(?P<NAME>[A-Z][A-Z0-9]*)"
+BASE = f"{K8S}/base/kustomization.yaml"
+DEV = f"{K8S}/overlays/dev"
+# How a service's name appears in the patterns below; in a generic search, any name (captured).
+NAME, ANY_NAME = "{name}", "(?P<name>[a-z][a-z0-9]*)"
 
 
 class WiringError(Exception):
@@ -43,22 +44,14 @@ def _pattern(template: str, name: str | None) -> re.Pattern[str]:
     """A regex from a place's template: one service's name, or any name (captured)."""
     if name is None:
         regex = template.replace(NAME, ANY_NAME, 1).replace(NAME, "(?P=name)")
-        regex = regex.replace(UPPER, ANY_UPPER, 1).replace(UPPER, "(?P=NAME)")
     else:
-        regex = template.replace(NAME, re.escape(name)).replace(UPPER, re.escape(name.upper()))
+        regex = template.replace(NAME, re.escape(name))
     return re.compile(regex, re.MULTILINE)
 
 
-def _found_name(match: re.Match[str]) -> str:
-    groups = match.groupdict()
-    return groups.get("name") or groups["NAME"].lower()
-
-
 def rename(text: str, old: str, new: str) -> str:
-    """``text`` with ``old`` renamed ``new`` (either case) where no letter or digit touches it."""
-    for before, after in ((old, new), (old.upper(), new.upper())):
-        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(before)}(?![A-Za-z0-9])", after, text)
-    return text
+    """``text`` with ``old`` renamed ``new`` where no letter or digit touches it."""
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])", new, text)
 
 
 @dataclass(frozen=True)
@@ -108,66 +101,45 @@ class TextPlace(Place):
 
 @dataclass(frozen=True)
 class Lines(TextPlace):
-    """One entry per service: a line matching ``entry``, and the lines indented below it."""
+    """One line per service, matching ``entry`` (``  - services/users/compose.yaml``)."""
 
     entry: str = ""
 
     def names(self, root: Path) -> list[str]:
         """Every name an entry line carries."""
-        return [_found_name(m) for m in _pattern(f"^{self.entry}$", None).finditer(self.read(root))]
+        return [m["name"] for m in _pattern(f"^{self.entry}$", None).finditer(self.read(root))]
 
-    def span(self, text: str, name: str) -> tuple[int, int] | None:
-        """Where ``name``'s entry is: its line and every following line indented deeper."""
-        match = _pattern(f"^{self.entry}$", name).search(text)
-        if match is None:
-            return None
-        line = match.group(0)
-        indent = len(line) - len(line.lstrip())
-        end = match.end() + 1
-        for following in text[end:].splitlines(keepends=True):
-            stripped = following.strip()
-            if not stripped or len(following) - len(following.lstrip()) <= indent:
-                break
-            end += len(following)
-        return match.start(), min(end, len(text))
+    def _line(self, text: str, name: str) -> re.Match[str] | None:
+        return _pattern(f"^{self.entry}\n", name).search(text)
 
     def add(self, text: str, name: str, services: list[str]) -> str:
-        """Insert a renamed copy of the last listed service's entry after it."""
-        if self.span(text, name) is not None:
+        """Insert a renamed copy of the last listed service's line after it."""
+        if self._line(text, name) is not None:
             return text
-        spans = [(span, s) for s in services if (span := self.span(text, s)) is not None]
-        if not spans:
+        lines = [(m.end(), s) for s in services if (m := self._line(text, s)) is not None]
+        if not lines:
             raise WiringError(f"{self.path}: no service's {self.what} to copy for {name}")
-        (start, end), last = max(spans)
-        block = text[start:end] if text[start:end].endswith("\n") else text[start:end] + "\n"
-        return text[:end] + rename(block, last, name) + text[end:]
+        end, last = max(lines)
+        start = text.rfind("\n", 0, end - 1) + 1
+        return text[:end] + rename(text[start:end], last, name) + text[end:]
 
     def remove(self, text: str, name: str) -> str:
-        """Delete ``name``'s entry, if any."""
-        span = self.span(text, name)
-        return text if span is None else text[: span[0]] + text[span[1] :]
+        """Delete ``name``'s line, if any."""
+        line = self._line(text, name)
+        return text if line is None else text[: line.start()] + text[line.end() :]
 
 
 @dataclass(frozen=True)
 class Items(TextPlace):
-    """One line of items, one per service (``env_list = lint, users, orders``).
+    """One line of items, one per service (``- DOCS_SERVICES=users=http://users,...``).
 
     ``line`` matches the whole line and captures the items as ``items``; ``item`` is how an
-    item names its service. ``static_only``: a file without such a line (e.g. a CI matrix that
-    is computed) is not a place at all.
+    item names its service.
     """
 
     line: str = ""
     separator: str = ", "
     item: str = NAME
-    static_only: bool = False
-
-    def applies(self, root: Path) -> bool:
-        """Whether the scope exists and, for ``static_only``, the file holds the line."""
-        path = root / self.path
-        if not self.static_only or not (super().applies(root) and path.exists()):
-            return super().applies(root)
-        return self._match(path.read_text()) is not None
 
     def _match(self, text: str) -> re.Match[str] | None:
         return re.search(f"^{self.line}$", text, re.MULTILINE)
@@ -181,7 +153,7 @@ class Items(TextPlace):
 
     def _name(self, item: str) -> str | None:
         found = _pattern(f"^{self.item}$", None).match(item)
-        return _found_name(found) if found else None
+        return found["name"] if found else None
 
     def names(self, root: Path) -> list[str]:
         """Every name the line's items carry."""
@@ -211,66 +183,6 @@ class Items(TextPlace):
 
 
 @dataclass(frozen=True)
-class ToxEnvList(Items):
-    """tox's env_list: besides services and components it names envs of their own (lint)."""
-
-    def names(self, root: Path) -> list[str]:
-        """The items that are not defined by a ``[testenv:<item>]`` section of their own."""
-        own = set(re.findall(r"^\[testenv:([a-z0-9_-]+)\]$", self.read(root), re.MULTILINE))
-        return [name for name in super().names(root) if name not in own]
-
-
-@dataclass(frozen=True)
-class Documents(TextPlace):
-    """A multi-document YAML file with documents per service: those where ``marker`` matches."""
-
-    marker: str = ""
-
-    @staticmethod
-    def _split(text: str) -> tuple[str, list[str]]:
-        """The file's leading comment (kept whatever is removed) and its documents."""
-        lines = text.splitlines(keepends=True)
-        head = 0
-        while head < len(lines) and lines[head].startswith("#"):
-            head += 1
-        body = "".join(lines[head:])
-        return "".join(lines[:head]), re.split(r"^---\n", body, flags=re.MULTILINE)
-
-    @staticmethod
-    def _join(head: str, documents: list[str]) -> str:
-        return head + "---\n".join(documents)
-
-    def names(self, root: Path) -> list[str]:
-        """The names the documents' markers carry, once each."""
-        found = _pattern(self.marker, None).finditer(self.read(root))
-        return list(dict.fromkeys(_found_name(m) for m in found))
-
-    def _owned(self, documents: list[str], name: str) -> list[int]:
-        marker = _pattern(self.marker, name)
-        return [i for i, doc in enumerate(documents) if marker.search(doc)]
-
-    def add(self, text: str, name: str, services: list[str]) -> str:
-        """Append renamed copies of the last listed service's documents after them."""
-        head, documents = self._split(text)
-        if self._owned(documents, name):
-            return text
-        owners = [(max(own), s) for s in services if (own := self._owned(documents, s))]
-        if not owners:
-            raise WiringError(f"{self.path}: no service's {self.what} to copy for {name}")
-        last, ref = max(owners)
-        copies = [rename(documents[i], ref, name) for i in self._owned(documents, ref)]
-        if not documents[last].endswith("\n"):
-            documents[last] += "\n"
-        return self._join(head, documents[: last + 1] + copies + documents[last + 1 :])
-
-    def remove(self, text: str, name: str) -> str:
-        """Drop the documents of ``name``."""
-        head, documents = self._split(text)
-        owned = set(self._owned(documents, name))
-        return self._join(head, [doc for i, doc in enumerate(documents) if i not in owned])
-
-
-@dataclass(frozen=True)
 class Files(Place):
     """A file or folder (``path`` ending in /) each service has, written by the template."""
 
@@ -279,7 +191,7 @@ class Files(Place):
         pattern = _pattern(f"^{re.escape(self.path).replace(re.escape(NAME), NAME)}$", None)
         candidates = root.glob(self.path.replace(NAME, "*").rstrip("/"))
         paths = [p.relative_to(root).as_posix() + ("/" if p.is_dir() else "") for p in candidates]
-        return sorted(_found_name(m) for p in paths if (m := pattern.match(p)))
+        return sorted(m["name"] for p in paths if (m := pattern.match(p)))
 
     def of(self, root: Path, name: str) -> Path:
         """The path of ``name``'s file or folder."""
@@ -298,51 +210,20 @@ class Files(Place):
 # Every place outside services/<name>/ that names each service, in the order they are edited.
 PLACES: tuple[Place, ...] = (
     Lines("docker-compose.yml", "include", entry=r"  - services/{name}/compose\.yaml"),
-    Lines(".env.example", "database password", entry=r"{NAME}_DB_PASSWORD=.*"),
-    Items(
-        "tox.ini",
-        "test env (section header)",
-        line=r"\[testenv:\{(?P<items>[^}]*)\}\]",
-        separator=",",
-    ),
-    ToxEnvList("tox.ini", "test env (env_list)", line=r"env_list = (?P<items>.*)"),
-    # Kubernetes (deploy/k8s/README.md), when the repository has it.
+    # Kubernetes (deploy/k8s/README.md), when the repository has it: the service's folders
+    # (written by the template), and one line in each kustomization that lists services.
     Files(f"{K8S}/base/{NAME}/", "manifests folder", scope=K8S),
-    Lines(f"{K8S}/base/kustomization.yaml", "resource", scope=K8S, entry=r"  - {name}"),
-    Lines(
-        f"{K8S}/base/kustomization.yaml",
-        "events resource (relay, consumer)",
-        scope=K8S,
-        entry=r"  - {name}/events",
-    ),
-    Lines(f"{K8S}/base/ingress.yaml", "ingress path", scope=K8S, entry=r" *- path: /api/v1/{name}"),
+    Files(f"{DEV}/services/{NAME}/", "dev database and Secret", scope=K8S),
+    Lines(BASE, "resource", scope=K8S, entry=r"  - {name}"),
     Items(
-        f"{K8S}/base/docs/kustomization.yaml",
+        BASE,
         "DOCS_SERVICES entry",
         scope=K8S,
         line=r" *- DOCS_SERVICES=(?P<items>.*)",
         separator=",",
         item="{name}=http://{name}",
     ),
-    Lines(DEV, "image", scope=K8S, entry=r"  - name: platform/{name}"),
-    Lines(DEV, "replicas entry", scope=K8S, entry=r"  - name: {name}"),
-    Lines(DEV, "Secret", scope=K8S, entry=r"  - name: {name}-database"),
-    Files(f"{K8S}/overlays/dev/secrets/{NAME}-database.env.example", "example Secret", scope=K8S),
-    Documents(
-        f"{K8S}/overlays/dev/postgres/databases.yaml",
-        "database (Service and StatefulSet)",
-        scope=K8S,
-        marker=r"^  name: {name}-db$",
-    ),
-    Lines(PROD, "image", scope=K8S, entry=r"  - name: platform/{name}"),
-    # A static CI matrix; one computed from services/ is no place to keep in sync.
-    Items(
-        WORKFLOW,
-        "test matrix entry",
-        scope=WORKFLOW,
-        line=r" *package: \[(?P<items>[^\]]*)\]",
-        static_only=True,
-    ),
+    Lines(f"{DEV}/kustomization.yaml", "resource", scope=K8S, entry=r"  - services/{name}"),
 )
 
 
@@ -493,18 +374,16 @@ def port_problems(root: Path, names: list[str]) -> list[str]:
     """Each service needs its own [tool.platform] port, none of the platform's."""
     problems, owners = [], {port: f"the {what}" for what, port in PORTS.items()}
     for name in names:
-        pyproject = root / SERVICES / name / "pyproject.toml"
-        if not pyproject.exists():
-            problems.append(f"services/{name}/: no pyproject.toml")
-            continue
-        port = tomllib.loads(pyproject.read_text()).get("tool", {}).get("platform", {}).get("port")
-        if not isinstance(port, int):
-            problems.append(f"services/{name}/pyproject.toml: no [tool.platform] port")
+        where = f"{SERVICES}/{name}/pyproject.toml"
+        port = declared_port(root / SERVICES / name)
+        if not (root / where).exists():
+            problems.append(f"{SERVICES}/{name}/: no pyproject.toml")
+        elif port is None:
+            problems.append(f"{where}: no [tool.platform] port")
         elif port in owners:
-            where = f"services/{name}/pyproject.toml"
             problems.append(f"{where}: [tool.platform] port {port} is taken by {owners[port]}")
         else:
-            owners[port] = f"services/{name}"
+            owners[port] = f"{SERVICES}/{name}"
     return problems
 
 

@@ -1,10 +1,11 @@
 """`platform new-service` and `platform remove-service`: a service added or removed everywhere.
 
 new-service renders the copier template deploy/templates/service at the repository's root,
-which writes services/<name>/ and the service's own files under deploy/k8s/, then adds the
-service to every shared file that lists services (consistency.PLACES). remove-service deletes
-those files and entries again. Both re-run `uv lock`, as the uv workspace finds services by
-their folder (services/*) but uv.lock lists each, and end with the consistency check.
+which writes services/<name>/ and the service's own folders under deploy/k8s/, then adds the
+service's line to each of the few shared files that list services (consistency.PLACES).
+remove-service deletes those folders and lines again. Both re-run `uv lock`, as the uv
+workspace finds services by their folder (services/*) but uv.lock lists each, and end with the
+consistency check.
 """
 
 import keyword
@@ -12,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import copier
 from platform_local import consistency
 from platform_local.consistency import K8S, PLACES, SERVICES, Files, TextPlace
 from platform_local.gateway import PORTS
+from platform_local.services import declared_port
 
 TEMPLATE = "deploy/templates/service"
 # Names a service cannot take besides the existing ones (copier.yml validates against them): a
@@ -41,12 +42,9 @@ def _tox_envs(root: Path) -> set[str]:
 
 def service_ports(root: Path) -> dict[str, int]:
     """The [tool.platform] port of every service that declares one."""
-    ports = {}
-    for pyproject in (root / SERVICES).glob("*/pyproject.toml"):
-        port = tomllib.loads(pyproject.read_text()).get("tool", {}).get("platform", {}).get("port")
-        if isinstance(port, int):
-            ports[pyproject.parent.name] = port
-    return ports
+    names = consistency.service_names(root)
+    ports = {name: declared_port(root / SERVICES / name) for name in names}
+    return {name: port for name, port in ports.items() if port is not None}
 
 
 def next_free_port(ports: set[int], used: set[int]) -> int:

@@ -121,18 +121,19 @@ def service_env(service: Service, services: list[Service], data_dir: Path) -> di
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "1"),
         "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "8"),
         "TRUSTED_PROXIES": "1",
-        "AUTH_ADMIN_EMAILS": os.environ.get("AUTH_ADMIN_EMAILS", "admin@example.com"),
         # <NAME>_DATABASE_URL points a service at PostgreSQL; otherwise its own SQLite file.
         "DATABASE_URL": os.environ.get(
             f"{service.name.upper()}_DATABASE_URL", f"sqlite:///{data_dir / service.name}.db"
         ),
-        # Development key material lives with the data, not in the source tree.
-        "AUTH_DEV_KEY_FILE": str(data_dir / "auth-signing-key.pem"),
     } | events_env(data_dir)
+    # Its own settings ([tool.platform.env]); {data_dir} is the data folder, and the caller's
+    # environment wins.
+    for variable, value in service.env.items():
+        env[variable] = os.environ.get(variable, value.replace("{data_dir}", str(data_dir)))
     for other in services:
-        env[f"{other.name.upper()}_URL"] = f"http://127.0.0.1:{other.port}"
-        if other.name == "auth":
-            env["AUTH_JWKS_URL"] = f"http://127.0.0.1:{other.port}/api/v1/auth/jwks.json"
+        # <NAME>_URL, and the other URLs a service declares for all ([tool.platform] urls).
+        env[f"{other.name.upper()}_URL"] = other.url
+        env |= {variable: other.url + path for variable, path in other.urls.items()}
     return env
 
 

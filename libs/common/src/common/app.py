@@ -100,6 +100,38 @@ class JSONRequest(Request):
         return data
 
 
+def create_base_app(
+    import_name: str, *, config: type, overrides: Mapping[str, Any] | None, **options: Any
+) -> Flask:
+    """A Flask app with what every app of the platform has, a database or not: compact JSON,
+    the JSON request rules, settings (``config``, then ``overrides``), the error envelope.
+
+    ``create_service_app`` builds on it, and so does the docs service (deploy/docs), which has
+    no database; ``options`` go to Flask.
+    """
+    app = Flask(import_name, instance_relative_config=True, **options)
+    app.json = JSONProvider(app)
+    app.request_class = JSONRequest
+    app.config.from_object(config)
+    app.config.update(overrides or {})
+    errors.init_app(app)
+    return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` proxies (the gateway), read the client's address, scheme,
+    host and prefix from the X-Forwarded-* headers they set; nothing when it is 0.
+
+    X-Forwarded-For gets one address per proxy, the others one value set by the proxy nearest
+    the app. It wraps the WSGI app: call it after anything else that does (tracing), so that
+    they see the client's values.
+    """
+    if app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1, x_host=1, x_prefix=1
+        )
+
+
 def create_service_app(
     import_name: str,
     *,
@@ -119,11 +151,7 @@ def create_service_app(
     :param handlers: the integration events the service consumes (``flask events consume``);
         None for a service that consumes none.
     """
-    app = Flask(import_name, instance_relative_config=True)
-    app.json = JSONProvider(app)
-    app.request_class = JSONRequest
-    app.config.from_object(config)
-    app.config.update(overrides or {})
+    app = create_base_app(import_name, config=config, overrides=overrides)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         # Development default: a SQLite file per service in the instance folder.
         os.makedirs(app.instance_path, exist_ok=True)
@@ -134,7 +162,6 @@ def create_service_app(
     # An API has no use for trailing-slash redirects: /users/ and /users are the same resource.
     app.url_map.strict_slashes = False
 
-    errors.init_app(app)
     # after_request hooks run last-registered-first: commit, then request id, then access log,
     # then the request's metrics (db.init_app first: they watch its engines' pools).
     db.init_app(app)
@@ -148,11 +175,7 @@ def create_service_app(
     # Spans when an OTEL_* exporter is set (nothing otherwise); inside ProxyFix, so a span's
     # client.address is the client's, not the gateway's.
     tracing.init_app(app)
-    if app.config["TRUSTED_PROXIES"]:
-        # Behind the gateway: take the client address from the X-Forwarded-* it sets.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"], x_proto=1, x_host=1, x_prefix=1
-        )
+    trust_proxies(app)
 
     app.register_blueprint(health.bp)
     api = Api(app)
