@@ -16,9 +16,11 @@ Span ids come from ``random``, seeded, so the sampled requests are the same in e
 
     bench/.venv/bin/python bench/tracing_cost.py                # instructions (valgrind), ~4 min
     bench/.venv/bin/python bench/tracing_cost.py --cpu          # CPU time per request instead
+    bench/.venv/bin/python bench/tracing_cost.py --load         # then req/s under wrk (+2 min)
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,14 +41,23 @@ SETTINGS = ("off", "0.1", "1.0")
 COUNTED_FUNCTION = "functools_reduce"  # as bench/inprocess.py: only the requests are counted
 
 
+def _tracing(setting: str, endpoint: str) -> dict[str, str]:
+    """The OTEL_* variables of a setting (none for ``off``)."""
+    if setting == "off":
+        return {}
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": setting,
+    }
+
+
 def _environment(setting: str, endpoint: str) -> dict[str, str]:
+    """A measured process's environment: the setting's, the batch processor held back."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONHASHSEED"] = "0"
     if setting != "off":
-        env |= {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": setting,
+        env |= _tracing(setting, endpoint) | {
             "OTEL_BSP_SCHEDULE_DELAY": "600000",
             "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "65536",
@@ -85,9 +97,18 @@ def run_side(requests: int, cpu: bool) -> None:
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    """An OTLP/HTTP receiver that takes everything and keeps nothing but a count."""
+    """An OTLP/HTTP receiver that takes everything and keeps nothing but a count; it also
+    serves the JWKS of ``--load``'s servers."""
 
     received = 0
+    jwks = b"{}"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.jwks)))
+        self.end_headers()
+        self.wfile.write(self.jwks)
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -100,14 +121,24 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def measure(requests: int, cpu: bool, settings: tuple[str, ...] = SETTINGS) -> dict[str, float]:
+@contextlib.contextmanager
+def receiver() -> Iterator[str]:
+    """The OTLP receiver in a thread of this process, for the block; its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def measure(
+    requests: int, cpu: bool, endpoint: str, settings: tuple[str, ...] = SETTINGS
+) -> dict[str, float]:
     """Per setting: instructions (or CPU µs) per request, each in its own process."""
     valgrind = shutil.which("valgrind")
     if not cpu and valgrind is None:
         raise SystemExit("needs valgrind (apt-get install valgrind), or use --cpu")
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
     side = [sys.executable, __file__, "--side", "--requests", str(requests)]
 
     def one(setting: str) -> float:
@@ -130,14 +161,11 @@ def measure(requests: int, cpu: bool, settings: tuple[str, ...] = SETTINGS) -> d
             totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
         return int(totals.split()[1]) / requests
 
-    try:
-        if cpu:  # one after the other: CPU time is disturbed by a neighbour
-            results = {setting: one(setting) for setting in settings}
-        else:  # instruction counts do not depend on the load
-            with ThreadPoolExecutor(2) as pool:
-                results = dict(zip(settings, pool.map(one, settings), strict=True))
-    finally:
-        receiver.shutdown()
+    if cpu:  # one after the other: CPU time is disturbed by a neighbour
+        results = {setting: one(setting) for setting in settings}
+    else:  # instruction counts do not depend on the load
+        with ThreadPoolExecutor(2) as pool:
+            results = dict(zip(settings, pool.map(one, settings), strict=True))
     if _Receiver.received == 0 and set(settings) - {"off"}:
         raise SystemExit("the OTLP receiver got nothing: the traced sides did not export")
     return results
@@ -151,14 +179,22 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=SETTINGS, action="append", help="measure these settings only"
     )
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="then req/s under wrk, each setting a gunicorn server (bench/tracing_load.py)",
+    )
     parser.add_argument("--side", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         run_side(args.requests, args.cpu)
         return 0
-    results = measure(args.requests, args.cpu, tuple(args.only or SETTINGS))
+    settings = tuple(args.only or SETTINGS)
+    with receiver() as endpoint:
+        results = measure(args.requests, args.cpu, endpoint, settings)
+        load = _load(endpoint, settings) if args.load else None
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({"per_request": results, "load": load}))
         return 0
     unit = "CPU µs" if args.cpu else "instructions"
     off = results.get("off")
@@ -166,7 +202,28 @@ def main() -> int:
     for setting, value in results.items():
         versus = f"{(value / off - 1) * 100:>+9.1f}%" if off else ""
         print(f"{setting:<12}{value:>28,.1f}{versus}")
+    if load:
+        header = ("tracing", "req/s", "vs off", "p99 ms", "CPU ms/req", "vs off")
+        print("\n{:<12}{:>10}{:>10}{:>10}{:>12}{:>10}".format(*header))
+        base = load.get("off")
+        for setting, row in load.items():
+            rps = f"{(row['rps'] / base['rps'] - 1) * 100:>+9.1f}%" if base else ""
+            cpu = f"{(row['cpu_ms'] / base['cpu_ms'] - 1) * 100:>+9.1f}%" if base else ""
+            print(
+                f"{setting:<12}{row['rps']:>10.1f}{rps}{row['p99_ms']:>10.1f}"
+                f"{row['cpu_ms']:>12.3f}{cpu}"
+            )
     return 0
+
+
+def _load(endpoint: str, settings: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """bench/tracing_load.py's req/s per setting, exporting to ``endpoint`` as deployed."""
+    import tracing_load
+
+    key, jwks = tracing_load.signing_key()
+    _Receiver.jwks = json.dumps(jwks).encode()
+    environments = {setting: _tracing(setting, endpoint) for setting in settings}
+    return tracing_load.measure_load(environments, key, endpoint + "/jwks.json")
 
 
 if __name__ == "__main__":
