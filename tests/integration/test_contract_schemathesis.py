@@ -37,7 +37,7 @@ def test_the_platform_answers_as_its_merged_document_says(
 ) -> None:
     # The console script of the interpreter running the suite (tox's env, or a venv).
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
-    assert cli, "schemathesis is not installed next to this interpreter (the root pyproject.toml's integration group)"
+    assert cli, "schemathesis is not next to this interpreter (pyproject.toml's integration group)"
     command = [
         cli,
         f"--config-file={CONFIG}",
