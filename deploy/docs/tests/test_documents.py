@@ -134,6 +134,26 @@ def test_without_caching_every_request_asks_again(traefik, make_app, httpserver)
     assert fetched.count("/users/apispec.json") == 2
 
 
+def test_a_service_that_stops_answering_keeps_its_last_document(traefik, make_app, httpserver):
+    # A restart (the gateway still routes it): the merged document must not lose the service.
+    httpserver.expect_oneshot_request("/users/apispec.json").respond_with_json(users_spec())
+    httpserver.expect_request("/users/apispec.json").respond_with_data("", status=503)
+    api = traefik({"users": httpserver.url_for("/users")})
+    client = make_app(DOCS_TRAEFIK_API=api, DOCS_CACHE_SECONDS=0).test_client()
+    first = client.get("/apidocs/openapi.json").get_json()
+    during = client.get("/apidocs/openapi.json").get_json()
+    assert [request.path for request, _ in httpserver.log].count("/users/apispec.json") >= 2
+    assert during["paths"] == first["paths"] != {}
+    assert during["x-unavailable-services"] == []
+
+
+def test_a_service_that_never_answered_is_listed_unavailable(traefik, make_app, closed_url):
+    client = make_app(DOCS_TRAEFIK_API=traefik({"users": closed_url})).test_client()
+    document = client.get("/apidocs/openapi.json").get_json()
+    assert document["x-unavailable-services"] == ["users"]
+    assert document["paths"] == {}
+
+
 def test_the_static_list_serves_the_same_documents(serve, make_app):
     services = f"users={serve(users_spec())},orders={serve(orders_spec())}"
     document = (

@@ -2,7 +2,9 @@
 
 One page load asks for the UI, the merged document and perhaps a service's own: the cache makes
 that one discovery and one fetch per service. A spec that cannot be fetched is cached as missing
-too, so a dead service costs one timeout per cache period, not one per request.
+too, so a dead service costs one timeout per cache period, not one per request -- unless the
+service served one before: a service the gateway still routes keeps its last document while it
+restarts, instead of dropping out of the merged document (and of clients generated from it).
 """
 
 import logging
@@ -54,6 +56,7 @@ class Catalog:
         self._config = config
         self._cache = _TTLCache(config["DOCS_CACHE_SECONDS"])
         self._clients: dict[str, ServiceClient] = {}
+        self._last_served: dict[tuple[str, str], Spec] = {}  # (service, route) -> its document
 
     def services(self) -> list[Service]:
         """Return the services the gateway serves; 503 ``gateway_unavailable`` if unknown."""
@@ -83,15 +86,20 @@ class Catalog:
     def _fetch(
         self, service: Service, route: str, usable: Callable[[Any], bool], kind: str
     ) -> Spec | None:
-        """Fetch one of the service's documents; None when it is down, too slow or unusable."""
+        """Fetch one of the service's documents. When it is down, too slow or unusable: the last
+        one it served, or None if it never did."""
         try:
             response = self._client(service).get(route)
             spec = response.json() if response.status_code == 200 else None
         except (DependencyUnavailable, ValueError):  # refused, timed out, 5xx, or not JSON
             spec = None
+        key = (service.name, route)
         if not usable(spec):
-            log.warning("no %s document at %s%s", kind, service.url, route)
-            return None
+            last = self._last_served.get(key)
+            kept = "; keeping the last one it served" if last is not None else ""
+            log.warning("no %s document at %s%s%s", kind, service.url, route, kept)
+            return last
+        self._last_served[key] = spec
         return spec
 
     def _client(self, service: Service) -> ServiceClient:
