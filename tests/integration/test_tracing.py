@@ -135,6 +135,11 @@ def order_trace(
         )
 
     spans = receiver.wait_for_trace(trace_id, complete, TRACE_SECONDS)
+    # Nothing at all: the platform's exports never reached the receiver (its address).
+    assert spans or receiver.trace_ids(), (
+        f"no span of any trace reached the receiver (port {receiver.port}) in {TRACE_SECONDS} s:"
+        " is it where the platform's OTEL_EXPORTER_OTLP_ENDPOINT leads?"
+    )
     trace = OrderTrace(spans, trace_id, client_span)
     print(f"\ntrace {trace_id} ({len(spans)} spans):\n{trace}")  # shown with -rP or -s
     yield trace
