@@ -9,13 +9,14 @@ and auth at 1 and at 3 replicas, in the order 1 3 3 1 ... (one round is one of e
 scale measured with wrk for ``GET /api/v1/users/{id}`` and keyed ``POST /api/v1/orders``
 through the gateway. Next to req/s and latency: the platform's CPU time per request, every
 container of the project together (services, relays, consumers, databases, broker, gateway),
-from the containers' cgroups. On a 2-core machine three replicas cannot be faster than one
-(two workers per replica already fill the cores); the figures show what the extra processes
-cost. Then, at 3 replicas, a paced load of ``--clients`` threads (each pausing 0.1 s between
-requests) while one replica of users (reads), then one of orders (keyed creations), is killed
-(SIGKILL): how many requests the dead replica held up (failed, or slower than 0.5 s) and when
-the last of them ended -- when its share of the requests had moved to the others. The
-platform is left at 1 replica per service.
+from the containers' cgroups. On a 2-core machine more replicas add no cores: what they change
+is how well the cores are used (one replica is 2 workers of 4 threads, each process one GIL,
+waiting on its database between requests) and what the extra processes cost; the figures
+show both, not a speed-up a bigger machine would give. Then, at 3 replicas, a paced load of
+``--clients`` threads (each pausing 0.1 s between requests) while one replica of users (reads),
+then one of orders (keyed creations), is killed (SIGKILL): how many requests the dead replica
+held up (failed, or slower than 0.5 s) and when the last of them ended -- when its share of the
+requests had moved to the others. The platform is left at 1 replica per service.
 """
 
 import argparse
