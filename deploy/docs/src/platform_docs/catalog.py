@@ -84,7 +84,7 @@ class Catalog:
         )
 
     def _fetch(
-        self, service: Service, route: str, usable: Callable[[Any], bool], kind: str
+        self, service: Service, route: str, usable: Callable[[Any], TypeGuard[Spec]], kind: str
     ) -> Spec | None:
         """Fetch one of the service's documents. When it is down, too slow or unusable: the last
         one it served, or None if it never did."""
