@@ -1,18 +1,18 @@
 """The transactional outbox: an event is a row written in the request's own transaction.
 
-``publish`` adds the event to ``common.db.session``; ``common.transaction`` commits it with the
-change it describes, or rolls both back. So an event exists exactly when its change committed,
-and no broker call ever sits inside a request: the relay (``common.events.relay``) sends the
-rows later, even if the broker was away when the request ran.
+``publish`` inserts the event through ``common.db.session``; ``common.transaction`` commits it
+with the change it describes, or rolls both back. So an event exists exactly when its change
+committed, and no broker call ever sits inside a request: the relay (``common.events.relay``)
+sends the rows later, even if the broker was away when the request ran.
 
 A service maps the table on its own metadata, so its Alembic migrations own it::
 
     class OutboxEvent(OutboxEventMixin, db.Model):
         __tablename__ = "outbox_events"
 
-On PostgreSQL ``publish`` also issues ``NOTIFY`` on a channel named after the table, once per
-transaction: PostgreSQL delivers it only if the transaction commits, which wakes the relays
-without polling. (Notifications with the same payload in one transaction are folded into one.)
+On PostgreSQL the INSERT also issues ``NOTIFY`` on a channel named after the table:
+PostgreSQL delivers it only if the transaction commits, which wakes the relays without polling
+(notifications with the same payload in one transaction are folded into one).
 """
 
 import uuid
@@ -89,19 +89,13 @@ def publish(event_type: EventType, subject: str | None, data: Any) -> uuid.UUID:
         traceparent=traceparent,
     )
     event_id = uuid.UUID(envelope["id"])
-    row = model(id=event_id, type=event_type.name, envelope=envelope)  # type: ignore[call-arg]
-    row.created_at = row.available_at = now
-    session.add(row)
-    _notify_on_commit(model)
+    table = model.__table__  # type: ignore[attr-defined]
+    insert = table.insert().values(
+        id=event_id, type=event_type.name, envelope=envelope, created_at=now, available_at=now
+    )
+    if get_db().engine.dialect.name == "postgresql":
+        # The NOTIFY that wakes the relays rides on the INSERT (RETURNING calls it for the one
+        # row): one statement, one round trip, where a NOTIFY of its own costs another.
+        insert = insert.returning(sa.func.pg_notify(notify_channel(model), ""))
+    session.execute(insert)
     return event_id
-
-
-def _notify_on_commit(model: type[OutboxEventMixin]) -> None:
-    """Issue NOTIFY once per transaction on PostgreSQL (delivered only if it commits)."""
-    if get_db().engine.dialect.name != "postgresql":
-        return
-    current = session.get_transaction()
-    if current is not None and session.info.get("outbox_notified") is current:
-        return
-    session.execute(sa.select(sa.func.pg_notify(notify_channel(model), "")))
-    session.info["outbox_notified"] = session.get_transaction()
