@@ -43,7 +43,7 @@ from inprocess import _quiet_logs  # noqa: E402
 # (label, file suffix, function): inclusive CPU share of each part of the request.
 PARTS = [
     ("token check (common.auth: verify)", "common/auth.py", "verify"),
-    ("Idempotency-Key claim (own transaction + commit)", "common/idempotency.py", "_claim"),
+    ("Idempotency-Key claim (an autocommitted INSERT)", "common/idempotency.py", "_claim"),
     (
         "request fingerprint (canonical JSON + sha256)",
         "common/idempotency.py",
@@ -54,10 +54,9 @@ PARTS = [
      "require_can_order"),
     ("place_order (domain, flush and event included)", "orders_service/domain.py", "place_order"),
     ("  session.flush (INSERT order + items)", "sqlalchemy/orm/session.py", "flush"),
-    ("  outbox event (common.events.publish: envelope + NOTIFY)", "common/events/outbox.py",
-     "publish"),
+    ("  outbox event (common.events.publish: envelope, INSERT with NOTIFY)",
+     "common/events/outbox.py", "publish"),
     ("  event data dump (EventType.dump, marshmallow)", "common/events/types.py", "dump"),
-    ("  NOTIFY (outbox._notify_on_commit)", "common/events/outbox.py", "_notify_on_commit"),
     ("response dump (OrderSchema, marshmallow)", "marshmallow/schema.py", "dump"),
     ("Idempotency-Key completion (UPDATE with the response)", "common/idempotency.py",
      "_complete"),

@@ -80,11 +80,50 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and every live process below it."""
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (field 3 onwards): fields[11] is utime."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU of ``pid`` and every live process below it.
+
+    :param reaped: also count the children each of them waited for after they exited (a
+        PostgreSQL backend ends with its connection: its time moves to the postmaster's).
+    """
     total = 0.0
     for p in [pid, *descendants(pid)]:
         with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            fields = _stat_fields(p)
+            ticks = int(fields[11]) + int(fields[12])
+            if reaped:
+                ticks += int(fields[13]) + int(fields[14])
+            total += ticks / CLOCK_TICKS
     return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL server on this machine: each postmaster, its backends and helper
+    processes, live or ended (0 when none runs here, e.g. a remote BENCH_PG_HOST)."""
+    names = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            names[int(stat.parent.name)] = (
+                text[text.index("(") + 1 : text.rindex(")")],
+                int(text.rsplit(")", 1)[1].split()[1]),
+            )
+    postmasters = [
+        pid
+        for pid, (name, parent) in names.items()
+        if name == "postgres" and names.get(parent, ("",))[0] != "postgres"
+    ]
+    return sum(process_cpu_seconds(pid, reaped=True) for pid in postmasters)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every core spent on anything but idling (/proc/stat's first line, steal and
+    guest excluded): what the whole machine, load generator included, used."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from platform_bench.connections import ConnectionSampler
+from platform_bench.machine import machine_cpu_seconds, postgres_cpu_seconds
 from platform_bench.servers import Stack
 from platform_bench.settings import WRK_THREADS, log
 
@@ -69,6 +70,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rps": statistics.median(r["rps"] for r in runs),
         "cpu_ms": statistics.median(r["cpu_ms_per_request"] for r in runs),
+        "postgres_cpu_ms": statistics.median(r["postgres_cpu_ms_per_request"] for r in runs),
+        "machine_cpu_ms": statistics.median(r["machine_cpu_ms_per_request"] for r in runs),
         "p50_ms": statistics.median(r["latency_us"]["p50"] for r in runs) / 1000,
         "p99_ms": statistics.median(r["latency_us"]["p99"] for r in runs) / 1000,
         "requests": sum(r["requests"] for r in runs),
@@ -99,10 +102,11 @@ def interleaved(
         for name in names if r % 2 == 0 else reversed(names):
             sampler.phase = f"{label}:{name}"
             run_side, servers = sides[name]
-            cpu_before = stack.cpu(servers)
+            start = _cpu_seconds(stack, servers)
             result = run_side()
-            cpu = stack.cpu(servers) - cpu_before
-            result["cpu_ms_per_request"] = 1000 * cpu / max(1, result["requests"])
+            end, requests = _cpu_seconds(stack, servers), max(1, result["requests"])
+            for name in start:  # cpu_ms_per_request, postgres_cpu_ms_per_request, ...
+                result[f"{name}_ms_per_request"] = 1000 * (end[name] - start[name]) / requests
             sampler.phase = f"settle:{name}"
             time.sleep(settle)  # requests cut off by the end of the run finish before the next
             runs[name].append(result)
@@ -111,9 +115,21 @@ def interleaved(
                 f"  p50 {result['latency_us']['p50'] / 1000:6.2f} ms"
                 f"  p99 {result['latency_us']['p99'] / 1000:7.2f} ms"
                 f"  server CPU {result['cpu_ms_per_request']:.2f} ms/req"
+                f"  PostgreSQL {result['postgres_cpu_ms_per_request']:.2f}"
+                f"  machine {result['machine_cpu_ms_per_request']:.2f}"
             )
     sampler.phase = "idle"
     return runs
+
+
+def _cpu_seconds(stack: Stack, servers: tuple[str, ...]) -> dict[str, float]:
+    """CPU seconds used so far by the side's servers, by PostgreSQL and by the whole machine
+    (wrk and everything else included: on N cores, N x 1000 / its ms per request bounds req/s)."""
+    return {
+        "cpu": stack.cpu(servers),
+        "postgres_cpu": postgres_cpu_seconds(),
+        "machine_cpu": machine_cpu_seconds(),
+    }
 
 
 def paired_ratio(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float:

@@ -170,10 +170,10 @@ def _claim(slot: _Slot, fingerprint: str, lock: timedelta) -> uuid.UUID | ViewRe
     table = slot.table
     # Each statement commits on its own (AUTOCOMMIT): concurrent duplicates must see the claim
     # before the work starts, and a single INSERT needs no BEGIN and COMMIT around it.
-    autocommit = get_db().engine.execution_options(isolation_level="AUTOCOMMIT")
     for _ in range(_CLAIM_ATTEMPTS):
         claim_id, now = uuid.uuid4(), utcnow()
-        with autocommit.connect() as conn:
+        with get_db().engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 conn.execute(
                     table.insert().values(
