@@ -63,7 +63,7 @@ PROFILE_CALLS = [
     ("UserSchema.dump (marshmallow)", "Schema.dump ("),
     ("request id: get_request_id", "get_request_id ("),
     ("ProxyFix", "ProxyFix.__call__ ("),
-    ("orders: Idempotency-Key claim (own transaction)", "_claim ("),
+    ("orders: Idempotency-Key claim (autocommitted INSERT)", "_claim ("),
     ("orders: Idempotency-Key completion", "_complete ("),
     ("orders: the call to users (common.http)", "ServiceClient.request ("),
     ("orders: the INSERTs (flush)", "Session.flush ("),

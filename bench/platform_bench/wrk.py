@@ -105,8 +105,8 @@ def interleaved(
             start = _cpu_seconds(stack, servers)
             result = run_side()
             end, requests = _cpu_seconds(stack, servers), max(1, result["requests"])
-            for name in start:  # cpu_ms_per_request, postgres_cpu_ms_per_request, ...
-                result[f"{name}_ms_per_request"] = 1000 * (end[name] - start[name]) / requests
+            for kind in start:  # cpu_ms_per_request, postgres_cpu_ms_per_request, ...
+                result[f"{kind}_ms_per_request"] = 1000 * (end[kind] - start[kind]) / requests
             sampler.phase = f"settle:{name}"
             time.sleep(settle)  # requests cut off by the end of the run finish before the next
             runs[name].append(result)

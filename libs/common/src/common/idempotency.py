@@ -5,8 +5,8 @@ answered with the first response (plus ``Idempotent-Replayed: true``) instead of
 side effect. Keys belong to the caller (the token's subject). The database arbitrates, so this
 holds across threads, processes and hosts:
 
-1. claim: INSERT the (scope, key) row as ``in_flight`` in a transaction of its own, committed at
-   once; the primary key makes a concurrent duplicate fail and read the winner's row instead;
+1. claim: INSERT the (scope, key) row as ``in_flight``, committed at once on a connection of its
+   own (autocommit); the primary key makes a concurrent duplicate fail and read the winner's row;
 2. work: the method runs in the request transaction, which also records the response on the row,
    so the side effect and its stored response commit together or not at all;
 3. release: if the method raises, the claim is deleted so that a retry can run.
