@@ -44,11 +44,11 @@ os.environ["DATABASE_URL"] = URL
 os.environ.setdefault("AUTH_JWKS_URL", "http://127.0.0.1:9/unused")  # filled in process
 
 import jwt  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from platform_bench.tokens import first_user, user_token  # noqa: E402
 
 import common.auth  # noqa: E402
-from common.auth import public_jwk, sign_access_token  # noqa: E402
+from common.auth import public_jwk  # noqa: E402
 
 sys.path.insert(0, str(BENCH / "peers"))
 
@@ -105,20 +105,9 @@ def _sides() -> tuple[Any, Any, Any, Callable[[Any], Any]]:
     import bare_flask
 
     key = Ed25519PrivateKey.generate()
-    engine = sa.create_engine(URL)
-    with engine.connect() as conn:
-        user_id = conn.execute(sa.text("SELECT id FROM users ORDER BY email LIMIT 1")).scalar_one()
-    engine.dispose()
-    token = sign_access_token(
-        key,
-        subject=str(user_id),
-        roles=["user"],
-        issuer="platform-auth",
-        audience="platform",
-        ttl=3600,
-    )
+    user_id = first_user(URL)
     path = f"/api/v1/users/{user_id}"
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {user_token(key, user_id)}"}
     users_app = _users_app(key)
     return (
         users_app,

@@ -39,6 +39,7 @@ os.environ.setdefault("USERS_URL", "http://127.0.0.1:9")  # never called: the us
 
 sys.path.insert(0, str(BENCH))
 from inprocess import _quiet_logs  # noqa: E402
+from platform_bench.tokens import first_user, user_token  # noqa: E402
 
 # (label, file suffix, function): inclusive CPU share of each part of the request.
 PARTS = [
@@ -77,23 +78,16 @@ BODY = {
 def _client() -> Any:
     """The orders app's test client, and a POST for a known user with a new key per call."""
     import jwt
-    import sqlalchemy as sa
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from common.auth import public_jwk, sign_access_token
+    from common.auth import public_jwk
     from orders_service import create_app
 
-    engine = sa.create_engine(URL)
-    with engine.connect() as conn:
-        user_id = conn.execute(sa.text("SELECT id FROM known_users LIMIT 1")).scalar()
-    engine.dispose()
+    user_id = first_user(URL, "SELECT id FROM known_users LIMIT 1")
     if user_id is None:
         raise SystemExit("bench_orders has no known user: run bench/run (--quick) first")
     key = Ed25519PrivateKey.generate()
-    token = sign_access_token(
-        key, subject=str(user_id), roles=["user"], issuer="platform-auth", audience="platform",
-        ttl=3600,
-    )  # fmt: skip
+    token = user_token(key, user_id)
     app = create_app({"SQLALCHEMY_DATABASE_URI": URL})
     jwks = app.extensions["auth"].jwks
     jwks._keys = {public_jwk(key.public_key())["kid"]: jwt.PyJWK(public_jwk(key.public_key()))}

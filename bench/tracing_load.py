@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 BENCH = Path(__file__).resolve().parent
@@ -33,8 +32,9 @@ from platform_bench.settings import (  # noqa: E402
     WORKERS,
     base_env,
 )
+from platform_bench.tokens import first_user, user_token  # noqa: E402
 
-from common.auth import public_jwk, sign_access_token  # noqa: E402
+from common.auth import public_jwk  # noqa: E402
 
 CONNECTIONS = 32
 
@@ -46,19 +46,8 @@ def signing_key() -> tuple[Ed25519PrivateKey, dict[str, Any]]:
 
 
 def _token_and_path(key: Ed25519PrivateKey) -> tuple[str, str]:
-    engine = sa.create_engine(pg_url(DATABASES["users"], "+psycopg"))
-    with engine.connect() as conn:
-        user_id = conn.execute(sa.text("SELECT id FROM users ORDER BY email LIMIT 1")).scalar_one()
-    engine.dispose()
-    token = sign_access_token(
-        key,
-        subject=str(user_id),
-        roles=["user"],
-        issuer="platform-auth",
-        audience="platform",
-        ttl=3600,
-    )
-    return token, f"/api/v1/users/{user_id}"
+    user_id = first_user(pg_url(DATABASES["users"], "+psycopg"))
+    return user_token(key, user_id), f"/api/v1/users/{user_id}"
 
 
 def _start(

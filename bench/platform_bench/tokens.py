@@ -149,3 +149,34 @@ def jwks_result(stack: Stack, windows: list[int]) -> dict[str, Any]:
         "fetches_text": "; ".join(f"{n} {fs}" for n, fs in fetches.items()),
         "ok": during == 0 and fetch_ok,
     }
+
+
+def user_token(key: Any, user_id: uuid.UUID) -> str:
+    """An access token for ``user_id`` as auth issues one (role ``user``, an hour), signed with
+    ``key``: the benchmarks that run a service in process trust ``key`` instead of auth's JWKS."""
+    from common.auth import sign_access_token
+
+    return sign_access_token(
+        key,
+        subject=str(user_id),
+        roles=["user"],
+        issuer="platform-auth",
+        audience="platform",
+        ttl=3600,
+    )
+
+
+FIRST_USER = "SELECT id FROM users ORDER BY email LIMIT 1"
+
+
+def first_user(database_url: str, query: str = FIRST_USER) -> Any:
+    """The id ``query`` answers first (by default the seeded user every users GET asks for);
+    None when it answers nothing."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(query)).scalar()
+    finally:
+        engine.dispose()
