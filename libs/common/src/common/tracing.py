@@ -237,7 +237,7 @@ class ServerSpans:
             # to drop (a fifth of a request's instructions at 0.1; bench/tracing_cost.py).
             # The span stays the current one, so a call passes the decision on. Span and
             # suppression in one context switch, not start_as_current_span's and then
-            # suppress_instrumentation's: this path cost half as much again (bench/README.md).
+            # suppress_instrumentation's, which cost twice this path (bench/README.md).
             context = _otel.set_span_in_context(span, parent)
             token = _otel.attach(_otel.set_value(_otel.SUPPRESS, True, context))
             try:
