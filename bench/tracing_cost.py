@@ -5,16 +5,23 @@ the bench_users database of a previous bench/run), each setting in a process of 
 tracing is decided once per process from the OTEL_* variables:
 
 - ``off``: no OTEL_* variable (the default of every service);
-- ``0.1`` and ``1.0``: ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at a local OTLP/HTTP receiver
-  (a thread of this command answering 200), ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``
-  with that ratio.
+- ``0``, ``0.1`` and ``1.0``: ``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at a local OTLP/HTTP
+  receiver (a thread of this command answering 200),
+  ``OTEL_TRACES_SAMPLER=parentbased_traceidratio`` with that ratio. At ``0`` every request is
+  sampled out, at ``1.0`` every one is sampled: the two costs a ratio mixes.
+
+How many of the 200 requests a ratio of 0.1 samples depends on their random trace ids
+(seeded, so the same in every run, but not exactly 20 of them), and each one more or fewer
+moves the ``0.1`` figure by a 200th of a sampled request's extra cost. The line
+"0.1 expected" weighs the two costs instead, 0.9 x sampled out + 0.1 x sampled: the figure
+the target (under 5 % at 0.1, issue 15) is judged on.
 
 The batch processor is held back (long delay, large batches) and flushed at the end of the
 measured requests, in the measured thread: the export (protobuf encoding, the HTTP POST) is
 counted with the requests that produced the spans, instead of running uncounted in its thread.
 Span ids come from ``random``, seeded, so the sampled requests are the same in every run.
 
-    bench/.venv/bin/python bench/tracing_cost.py                # instructions (valgrind), ~4 min
+    bench/.venv/bin/python bench/tracing_cost.py                # instructions (valgrind), ~6 min
     bench/.venv/bin/python bench/tracing_cost.py --cpu          # CPU time per request instead
     bench/.venv/bin/python bench/tracing_cost.py --load         # then req/s under wrk (+2 min)
 """
@@ -37,7 +44,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-SETTINGS = ("off", "0.1", "1.0")
+SETTINGS = ("off", "0", "0.1", "1.0")
+LOAD_SETTINGS = ("off", "0.1", "1.0")  # --load: the deployed choices (0 samples nothing)
 COUNTED_FUNCTION = "functools_reduce"  # as bench/inprocess.py: only the requests are counted
 
 
@@ -166,7 +174,7 @@ def measure(
     else:  # instruction counts do not depend on the load
         with ThreadPoolExecutor(2) as pool:
             results = dict(zip(settings, pool.map(one, settings), strict=True))
-    if _Receiver.received == 0 and set(settings) - {"off"}:
+    if _Receiver.received == 0 and set(settings) - {"off", "0"}:  # 0 has nothing to export
         raise SystemExit("the OTLP receiver got nothing: the traced sides did not export")
     return results
 
@@ -202,6 +210,9 @@ def main() -> int:
     for setting, value in results.items():
         versus = f"{(value / off - 1) * 100:>+9.1f}%" if off else ""
         print(f"{setting:<12}{value:>28,.1f}{versus}")
+    if off and "0" in results and "1.0" in results:
+        expected = 0.9 * results["0"] + 0.1 * results["1.0"]
+        print(f"{'0.1 expected':<12}{expected:>28,.1f}{(expected / off - 1) * 100:>+9.1f}%")
     if load:
         header = ("tracing", "req/s", "vs off", "p99 ms", "CPU ms/req", "vs off")
         print("\n{:<12}{:>10}{:>10}{:>10}{:>12}{:>10}".format(*header))
@@ -222,7 +233,7 @@ def _load(endpoint: str, settings: tuple[str, ...]) -> dict[str, dict[str, float
 
     key, jwks = tracing_load.signing_key()
     _Receiver.jwks = json.dumps(jwks).encode()
-    environments = {setting: _tracing(setting, endpoint) for setting in settings}
+    environments = {s: _tracing(s, endpoint) for s in settings if s in LOAD_SETTINGS}
     return tracing_load.measure_load(environments, key, endpoint + "/jwks.json")
 
 

@@ -24,7 +24,11 @@ def create_app() -> Flask:
     """The bare app: one route, one query."""
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = Config.SQLALCHEMY_ENGINE_OPTIONS
+    # The services ping each connection they check out (common.db.ping_on_checkout): the same
+    # round trip here, by SQLAlchemy's own pre-ping.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = Config.SQLALCHEMY_ENGINE_OPTIONS | {
+        "pool_pre_ping": True
+    }
     db.init_app(app)
 
     @app.get("/api/v1/users/<uuid:user_id>")

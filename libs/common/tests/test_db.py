@@ -108,3 +108,27 @@ def test_flask_app_without_the_extension_is_refused():
     bare = Flask(__name__)
     with bare.app_context(), pytest.raises(KeyError):
         get_db()
+
+
+def _drop_every_connection(database_url):
+    """Close, from the server side, every other connection to the database: a restart."""
+    killer = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    with killer.connect() as conn:
+        dropped = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    killer.dispose()
+    return dropped
+
+
+def test_a_connection_the_database_dropped_is_replaced_at_checkout(
+    postgres_only, app, client, database_url
+):
+    assert client.get("/widgets").status_code == 200  # the pool now holds a connection
+    assert _drop_every_connection(database_url) >= 1
+
+    # The ping at checkout finds the connection dead: the request gets a fresh one, no error.
+    assert client.get("/widgets").status_code == 200

@@ -179,6 +179,20 @@ def test_request_call_sql_publish_consume_are_one_trace(
     assert statements(process).count("INSERT") >= 2, statements(process)
 
 
+@pytest.mark.usefixtures("postgres_only")
+def test_the_pools_ping_of_a_connection_is_not_a_span(
+    traced: Any, spans: InMemorySpanExporter
+) -> None:
+    client = traced.caller.test_client()
+    assert client.get("/widgets").status_code == 200  # the pool now holds a used connection
+    spans.clear()
+
+    assert client.get("/widgets").status_code == 200  # that connection is pinged, then used
+
+    sql = [s.name for s in _finished(spans) if s.attributes.get("db.system") == "postgresql"]
+    assert sql and ";" not in sql, sql
+
+
 def test_log_lines_carry_trace_and_span_ids(traced: Any, spans: InMemorySpanExporter) -> None:
     handler = next(h for h in logging.getLogger().handlers if getattr(h, "_platform_json", False))
     buffer = io.StringIO()

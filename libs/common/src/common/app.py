@@ -17,6 +17,7 @@ from werkzeug.wsgi import LimitedStream
 from common import auth, errors, health, logs, request_id, swagger, tracing, transaction
 from common.api import Api
 from common.config import Config
+from common.db import ping_on_checkout
 from common.events import asyncapi
 from common.events import cli as events_cli
 from common.events.inbox import Handlers
@@ -158,13 +159,15 @@ def create_service_app(
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.config['SERVICE_NAME']}.db"
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite has no server connections to budget; its pools refuse the sizing options.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
     # An API has no use for trailing-slash redirects: /users/ and /users are the same resource.
     app.url_map.strict_slashes = False
 
     # after_request hooks run last-registered-first: commit, then request id, then access log,
-    # then the request's metrics (db.init_app first: they watch its engines' pools).
+    # then the request's metrics (db.init_app first: they watch its engines' pools, after the
+    # ping has replaced a dead connection).
     db.init_app(app)
+    ping_on_checkout(app)
     metrics_web.init_app(app)
     logs.init_app(app)
     request_id.init_app(app)

@@ -52,9 +52,9 @@ class Config:
     # None means "SQLite file named after the service in the instance folder" (see common.app).
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SQLALCHEMY_ENGINE_OPTIONS = {
-        # pre_ping turns a connection the database dropped (restart, failover) into a fresh one
-        # instead of an error on the next request.
-        "pool_pre_ping": True,
+        # No pool_pre_ping: common.db.ping_on_checkout pings every connection the pool lends
+        # (a connection the database dropped becomes a fresh one instead of an error), without
+        # a span per ping when tracing is on.
         "pool_size": env_int("DB_POOL_SIZE", 5),
         "max_overflow": env_int("DB_MAX_OVERFLOW", 5),
         "pool_timeout": env_int("DB_POOL_TIMEOUT", 5),

@@ -136,14 +136,24 @@ def _bind_api() -> None:
     global _otel
     from types import SimpleNamespace
 
-    from opentelemetry import propagate, trace
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
+    from opentelemetry import context, propagate, trace
 
     _otel = SimpleNamespace(
         extract=propagate.extract,
         inject=propagate.inject,
         get_current_span=trace.get_current_span,
-        suppress_instrumentation=suppress_instrumentation,
+        set_span_in_context=trace.set_span_in_context,
+        use_span=trace.use_span,
+        attach=context.attach,
+        detach=context.detach,
+        set_value=context.set_value,
+        # The context key every OpenTelemetry instrumentation checks before making a span (the
+        # SDK's own export thread sets it too). Set directly rather than through
+        # opentelemetry.instrumentation.utils.suppress_instrumentation(), which costs five
+        # times as much (two nested generator context managers, two keys set): 29,000
+        # instructions instead of 5,000, paid by every sampled-out request. test_tracing
+        # fails if the key stops suppressing (sampled-out SQL, the pool's ping).
+        SUPPRESS=context._SUPPRESS_INSTRUMENTATION_KEY,
         SpanKind=trace.SpanKind,
         ERROR=trace.StatusCode.ERROR,
     )
@@ -220,14 +230,21 @@ class ServerSpans:
             return self.wsgi_app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         parent = _otel.extract(environ, getter=_ENVIRON_GETTER)
-        kind = _otel.SpanKind.SERVER
-        with _tracer.start_as_current_span(method, context=parent, kind=kind) as span:
-            if not span.is_recording():
-                # Sampled out: with a parent-based sampler (the default) nothing under it is
-                # sampled either, so its SQL skips the instrumentation instead of making spans
-                # to drop (a fifth of a request's instructions at 0.1; bench/tracing_cost.py).
-                with _otel.suppress_instrumentation():
-                    return self.wsgi_app(environ, start_response)
+        span = _tracer.start_span(method, context=parent, kind=_otel.SpanKind.SERVER)
+        if not span.is_recording():
+            # Sampled out: with a parent-based sampler (the default) nothing under it is
+            # sampled either, so its SQL skips the instrumentation instead of making spans
+            # to drop (a fifth of a request's instructions at 0.1; bench/tracing_cost.py).
+            # The span stays the current one, so a call passes the decision on. Span and
+            # suppression in one context switch, not start_as_current_span's and then
+            # suppress_instrumentation's, which cost twice this path (bench/README.md).
+            context = _otel.set_span_in_context(span, parent)
+            token = _otel.attach(_otel.set_value(_otel.SUPPRESS, True, context))
+            try:
+                return self.wsgi_app(environ, start_response)
+            finally:
+                _otel.detach(token)
+        with _otel.use_span(span, end_on_exit=True):
             span.set_attributes(
                 {
                     "http.request.method": method,
@@ -240,26 +257,39 @@ class ServerSpans:
 
             def traced_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
                 code = int(status[:3])
-                span.set_attribute("http.response.status_code", code)
+                answered: dict[str, Any] = {"http.response.status_code": code}
                 if code >= 500:
                     span.set_status(_otel.ERROR)
                 # Flask's request, with its URL rule; still there (Flask drops it after).
                 rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
                 if rule is not None:
                     span.update_name(f"{method} {rule.rule}")
-                    span.set_attribute("http.route", rule.rule)
+                    answered["http.route"] = rule.rule
+                span.set_attributes(answered)  # one call: each takes the span's lock
                 return start_response(status, headers, exc_info)
 
             # The body is built by now (the services answer JSON documents): the span ends here.
             return self.wsgi_app(environ, traced_start_response)
 
 
+class _Untraced:
+    """The instrumentation suppressed for a block: one context switch (see ``_bind_api``)."""
+
+    __slots__ = ("token",)
+
+    def __enter__(self) -> None:
+        self.token = _otel.attach(_otel.set_value(_otel.SUPPRESS, True))
+
+    def __exit__(self, *exc_info: object) -> None:
+        _otel.detach(self.token)
+
+
 def untraced() -> contextlib.AbstractContextManager[Any]:
-    """A block whose SQL is not traced (background polling: the relay's claim every second)."""
+    """A block whose SQL is not traced (background polling: the relay's claim every second;
+    the pool's ping of each connection it lends)."""
     if _tracer is None:
         return contextlib.nullcontext()
-    manager: contextlib.AbstractContextManager[Any] = _otel.suppress_instrumentation()
-    return manager
+    return _Untraced()
 
 
 def current_traceparent() -> str | None:
