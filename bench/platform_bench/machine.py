@@ -54,13 +54,20 @@ def port_taken(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _parents() -> dict[int, int]:
-    """Every live process and its parent, from /proc/<pid>/stat."""
-    parent: dict[int, int] = {}
+def _processes() -> dict[int, tuple[str, int]]:
+    """Every live process: its command name and its parent, from /proc/<pid>/stat."""
+    found: dict[int, tuple[str, int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    return parent
+            text = stat.read_text()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            found[int(stat.parent.name)] = (name, int(text.rsplit(")", 1)[1].split()[1]))
+    return found
+
+
+def _parents() -> dict[int, int]:
+    """Every live process and its parent."""
+    return {pid: parent for pid, (_, parent) in _processes().items()}
 
 
 def children(pid: int) -> list[int]:
@@ -105,18 +112,11 @@ def process_cpu_seconds(pid: int, reaped: bool = False) -> float:
 def postgres_cpu_seconds() -> float:
     """CPU of every PostgreSQL server on this machine: each postmaster, its backends and helper
     processes, live or ended (0 when none runs here, e.g. a remote BENCH_PG_HOST)."""
-    names = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            text = stat.read_text()
-            names[int(stat.parent.name)] = (
-                text[text.index("(") + 1 : text.rindex(")")],
-                int(text.rsplit(")", 1)[1].split()[1]),
-            )
+    processes = _processes()
     postmasters = [
         pid
-        for pid, (name, parent) in names.items()
-        if name == "postgres" and names.get(parent, ("",))[0] != "postgres"
+        for pid, (name, parent) in processes.items()
+        if name == "postgres" and processes.get(parent, ("", 0))[0] != "postgres"
     ]
     return sum(process_cpu_seconds(pid, reaped=True) for pid in postmasters)
 
