@@ -82,7 +82,7 @@ class UserEnvelope(BaseModel):
 
 def create_app() -> FastAPI:
     """The FastAPI peer."""
-    # pool_pre_ping: the services ping each connection they check out (common.db).
+    # pool_pre_ping: the services ping each connection they check out (common.config).
     options = Config.SQLALCHEMY_ENGINE_OPTIONS | {"pool_pre_ping": True}
     engine = create_engine(os.environ["DATABASE_URL"], **options)
     sessions = sessionmaker(engine, expire_on_commit=False)

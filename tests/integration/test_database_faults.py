@@ -3,8 +3,8 @@
 Each service owns its database: losing users' database makes users answer 503
 ``database_unavailable`` fast and report itself not ready, while orders and auth, which do not
 read it on these paths, keep answering. Once the database is back, users serves again by itself:
-its pool checks every connection before use (``common.db.ping_on_checkout``) and replaces the
-dead ones.
+its pool checks every connection before use (``pool_pre_ping``, ``common.config``) and replaces
+the dead ones.
 
 Every test leaves the database running and its service ready and routed by the gateway again,
 even when it fails, so the tests after it find the platform whole.

@@ -28,8 +28,8 @@ def traceparent(trace_id: str, parent_id: str, *, sampled: bool = True) -> str:
 
 
 def is_database(span: ReceivedSpan) -> bool:
-    """A span of a SQL statement (OTel's database conventions, old or new)."""
-    return bool(span.attributes.get("db.system") or span.attributes.get("db.system.name"))
+    """A span of a SQL statement (OTel's database conventions: ``db.system.name``)."""
+    return "db.system.name" in span.attributes
 
 
 def consumer_span(spans: list[ReceivedSpan]) -> ReceivedSpan | None:

@@ -130,5 +130,6 @@ def test_a_connection_the_database_dropped_is_replaced_at_checkout(
     assert client.get("/widgets").status_code == 200  # the pool now holds a connection
     assert _drop_every_connection(database_url) >= 1
 
-    # The ping at checkout finds the connection dead: the request gets a fresh one, no error.
+    # The ping at checkout (pool_pre_ping) finds the connection dead: the request gets a fresh
+    # one, no error.
     assert client.get("/widgets").status_code == 200

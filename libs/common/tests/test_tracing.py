@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 
 import tinyapp
 from common import tracing
-from common.db import get_db, session
+from common.db import get_db, savepoint, session
 from common.errors import DependencyUnavailable
 from common.events import Consumer, publish
 from common.http import ServiceClient
@@ -85,14 +85,19 @@ def traced(app: Flask, app_config: dict[str, Any], spans: InMemorySpanExporter) 
             get_db().engine.dispose()
 
 
-def test_apps_built_while_tracing_is_on_are_wrapped(traced: Any) -> None:
+def test_apps_built_while_tracing_is_on_are_wrapped_and_no_driver_is_patched(
+    traced: Any,
+) -> None:
     assert isinstance(traced.caller.wsgi_app, tracing.ServerSpans)
+    with traced.caller.app_context():
+        assert get_db().engine.dialect.dispatch.do_execute, "the engine is listened to"
     import sqlite3
 
     import psycopg
 
-    assert hasattr(psycopg.connect, "__wrapped__"), "psycopg instrumented"
-    assert hasattr(sqlite3.connect, "__wrapped__"), "sqlite3 instrumented"
+    # The SQL spans come from the app's own engines: other code's connections are untouched.
+    assert not hasattr(psycopg.connect, "__wrapped__"), "psycopg is not patched"
+    assert not hasattr(sqlite3.connect, "__wrapped__"), "sqlite3 is not patched"
 
 
 def test_a_request_on_sqlite_has_its_sql_spans(spans: InMemorySpanExporter) -> None:
@@ -104,7 +109,7 @@ def test_a_request_on_sqlite_has_its_sql_spans(spans: InMemorySpanExporter) -> N
     assert app.test_client().get("/_test/sql").status_code == 200
 
     (server,) = [s for s in _finished(spans) if s.kind == SpanKind.SERVER]
-    sql = [s for s in _finished(spans) if s.attributes.get("db.system") == "sqlite"]
+    sql = [s for s in _finished(spans) if s.attributes.get("db.system.name") == "sqlite"]
     assert sql, "no SQL span from SQLite"
     assert {s.context.trace_id for s in sql} == {server.context.trace_id}
 
@@ -137,7 +142,7 @@ def test_request_call_sql_publish_consume_are_one_trace(
             [
                 (s.name, s.kind.name)
                 for s in mine
-                if s.kind != SpanKind.CLIENT or "db.system" not in s.attributes
+                if s.kind != SpanKind.CLIENT or "db.system.name" not in s.attributes
             ],
         )
         return found[0]
@@ -169,7 +174,7 @@ def test_request_call_sql_publish_consume_are_one_trace(
     ]
     assert traced.received[-1]["X-Request-ID"] == "trace-test-1"
     # SQL: the callee's query, the caller's outbox insert, the consumer's inbox and widget.
-    sql = [s for s in mine if s.attributes.get("db.system") == "postgresql"]
+    sql = [s for s in mine if s.attributes.get("db.system.name") == "postgresql"]
 
     def statements(parent: Any) -> list[str]:
         return [s.name for s in sql if s.parent.span_id == parent.context.span_id]
@@ -189,8 +194,63 @@ def test_the_pools_ping_of_a_connection_is_not_a_span(
 
     assert client.get("/widgets").status_code == 200  # that connection is pinged, then used
 
-    sql = [s.name for s in _finished(spans) if s.attributes.get("db.system") == "postgresql"]
+    sql = [s.name for s in _finished(spans) if s.attributes.get("db.system.name") == "postgresql"]
     assert sql and ";" not in sql, sql
+
+
+def test_a_statement_span_names_the_database_and_leaves_the_values_out(
+    traced: Any, spans: InMemorySpanExporter, app_config: dict[str, Any]
+) -> None:
+    app = traced.caller
+    query = sa.text("SELECT :secret AS echoed")
+    app.add_url_rule(
+        "/_test/echo",
+        view_func=lambda: {"echoed": session.scalar(query, {"secret": "value-of-a-user"})},
+    )
+    spans.clear()
+
+    assert app.test_client().get("/_test/echo").json == {"echoed": "value-of-a-user"}
+
+    (sql,) = [s for s in _finished(spans) if "echoed" in s.attributes.get("db.query.text", "")]
+    url = sa.engine.make_url(app_config["SQLALCHEMY_DATABASE_URI"])
+    assert sql.name == "SELECT"
+    assert sql.kind == SpanKind.CLIENT
+    assert sql.attributes["db.system.name"] == url.get_backend_name()
+    assert "value-of-a-user" not in sql.attributes["db.query.text"]  # a placeholder instead
+    if url.host:  # PostgreSQL: where the statement went
+        assert sql.attributes["db.namespace"] == url.database
+        assert sql.attributes["server.address"] == url.host
+        assert sql.attributes["server.port"] == (url.port or 5432)
+
+
+def test_a_failed_statement_is_an_error_span(traced: Any, spans: InMemorySpanExporter) -> None:
+    app = traced.caller
+
+    def broken() -> Any:
+        with pytest.raises(sa.exc.DBAPIError), savepoint():
+            session.execute(sa.text("SELECT * FROM no_such_table"))
+        return {"survived": True}
+
+    app.add_url_rule("/_test/broken", view_func=broken)
+    spans.clear()
+
+    assert app.test_client().get("/_test/broken").status_code == 200
+
+    (failed,) = [
+        s for s in _finished(spans) if "no_such_table" in s.attributes.get("db.query.text", "")
+    ]
+    assert not failed.status.is_ok
+    assert failed.attributes["error.type"] in {"UndefinedTable", "OperationalError"}
+    assert failed.end_time is not None
+
+
+def test_sql_outside_a_recording_span_is_no_span(traced: Any, spans: InMemorySpanExporter) -> None:
+    # The relay's polls and the consumer's housekeeping: SQL with no request around it.
+    spans.clear()
+    with traced.caller.app_context():
+        assert session.scalar(sa.text("SELECT 1")) == 1
+        session.rollback()
+    assert _finished(spans) == []
 
 
 def test_log_lines_carry_trace_and_span_ids(traced: Any, spans: InMemorySpanExporter) -> None:
@@ -252,6 +312,9 @@ assert not tracing.active()
 assert not isinstance(app.wsgi_app, tracing.ServerSpans), "the app is not wrapped"
 assert not hasattr(psycopg.connect, "__wrapped__"), "psycopg is not patched"
 assert not hasattr(sqlite3.connect, "__wrapped__"), "sqlite3 is not patched"
+with app.app_context():
+    from common.db import get_db
+    assert not get_db().engine.dialect.dispatch.do_execute, "no engine is listened to"
 assert "opentelemetry.sdk.trace" not in sys.modules, "the SDK is not even imported"
 assert not [t for t in threading.enumerate() if "Otel" in t.name], "no exporter thread"
 print("off")

@@ -17,7 +17,6 @@ from werkzeug.wsgi import LimitedStream
 from common import auth, errors, health, logs, request_id, swagger, tracing, transaction
 from common.api import Api
 from common.config import Config
-from common.db import ping_on_checkout
 from common.events import asyncapi
 from common.events import cli as events_cli
 from common.events.inbox import Handlers
@@ -164,10 +163,8 @@ def create_service_app(
     app.url_map.strict_slashes = False
 
     # after_request hooks run last-registered-first: commit, then request id, then access log,
-    # then the request's metrics (db.init_app first: they watch its engines' pools, after the
-    # ping has replaced a dead connection).
+    # then the request's metrics (db.init_app first: they watch its engines' pools).
     db.init_app(app)
-    ping_on_checkout(app)
     metrics_web.init_app(app)
     logs.init_app(app)
     request_id.init_app(app)

@@ -52,9 +52,10 @@ class Config:
     # None means "SQLite file named after the service in the instance folder" (see common.app).
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SQLALCHEMY_ENGINE_OPTIONS = {
-        # No pool_pre_ping: common.db.ping_on_checkout pings every connection the pool lends
-        # (a connection the database dropped becomes a fresh one instead of an error), without
-        # a span per ping when tracing is on.
+        # Each connection the pool lends is pinged first: one the database dropped (a restart,
+        # a failover) becomes a fresh one instead of an error. Not a span when tracing is on:
+        # the ping goes to the driver directly, past the events common.tracing listens to.
+        "pool_pre_ping": True,
         "pool_size": env_int("DB_POOL_SIZE", 5),
         "max_overflow": env_int("DB_MAX_OVERFLOW", 5),
         "pool_timeout": env_int("DB_POOL_TIMEOUT", 5),

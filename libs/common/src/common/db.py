@@ -5,18 +5,16 @@ SQLAlchemy session of the app handling the current request. Views and domain cod
 ``common.transaction`` commits once per request.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
-
-from common import tracing
 
 # Deterministic constraint names, so Alembic migrations can drop and alter them by name on
 # every backend (SQLite batch mode needs them).
@@ -74,39 +72,6 @@ def _current_session() -> Session:
 
 
 session: Session = LocalProxy(_current_session)  # type: ignore[assignment]
-
-
-def ping_on_checkout(app: Flask) -> None:
-    """Test each connection ``app``'s pools lend before it is used; replace a dead one.
-
-    SQLAlchemy's ``pool_pre_ping``, done in the pool's documented ``checkout`` event instead:
-    the same ping and the same outcome (a connection the database dropped, after a restart or
-    a failover, is discarded with every older one of the pool and the request gets a fresh
-    connection), but run with tracing's instrumentation suppressed. ``pool_pre_ping`` pings
-    through the instrumented driver, so every sampled request carried a span of the ping (a
-    third of its spans, for a statement that is no part of the request).
-    """
-    with app.app_context():
-        engines = get_db().engines.values()
-    for engine in engines:
-        sa.event.listen(engine, "checkout", _pinger(engine.dialect))
-
-
-def _pinger(dialect: sa.Dialect) -> Callable[[Any, Any, Any], None]:
-    errors = dialect.loaded_dbapi.Error
-
-    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        try:
-            with tracing.untraced():
-                dialect.do_ping(dbapi_connection)
-        except errors as error:
-            if dialect.is_disconnect(error, dbapi_connection, None):
-                # As pool_pre_ping: the pool drops this connection and every one opened before
-                # it (a restarted database dropped them all), then checks out a fresh one.
-                raise sa.exc.InvalidatePoolError(str(error)) from error
-            raise
-
-    return ping
 
 
 @contextmanager

@@ -8,8 +8,8 @@ protobuf), ``OTEL_SERVICE_NAME`` (default: the service's ``SERVICE_NAME``),
 ``OTEL_BSP_*``, ``OTEL_PROPAGATORS``, ``OTEL_SDK_DISABLED``.
 
 **Off unless something exports**: without an OTLP endpoint and without ``console`` (or with
-``OTEL_SDK_DISABLED=true``) the SDK is not even imported, no app is wrapped, no database driver
-is patched and no exporter thread runs; every hook below is then one test of a module global.
+``OTEL_SDK_DISABLED=true``) the SDK is not even imported, no app is wrapped, no engine is
+listened to and no exporter thread runs; every hook below is then one test of a module global.
 
 On, once per process (the first app built decides; gunicorn's workers inherit it across the
 fork, where the SDK's ``BatchSpanProcessor`` starts its export thread anew through
@@ -20,10 +20,14 @@ fork, where the SDK's ``BatchSpanProcessor`` starts its export thread anew throu
   not traced, nor is their SQL;
 - a CLIENT span per attempt of ``common.http.ServiceClient`` (``send``), ``traceparent``
   injected;
-- a span per SQL statement, from the driver's instrumentation: ``PsycopgInstrumentor``
-  (PostgreSQL) and ``SQLite3Instrumentor`` (the no-Docker platform's default). Each patches its
-  driver's ``connect`` for the whole process, the libraries' documented way; SQLAlchemy's own
-  instrumentation would serve both but refuses SQLAlchemy 2.1;
+- a CLIENT span per SQL statement sent inside a recording span (``StatementSpans``, from
+  SQLAlchemy's dialect events on each app's engines), on PostgreSQL and SQLite alike. Not the
+  drivers' instrumentations (opentelemetry-instrumentation-psycopg, -sqlite3), which patch the
+  driver's ``connect`` for the whole process; SQLAlchemy's own refuses SQLAlchemy 2.1. SQL
+  outside a recording span (a sampled-out request, the relay's polls, the pool's ping) makes
+  no span;
+- spans exported over OTLP/HTTP by ``common.otlp.OTLPSpanExporter``, the library's exporter
+  with its request encoded in place (half the cost of a sampled request otherwise);
 - the events hop: the outbox stores the ``traceparent`` of the span that wrote the event (the
   CloudEvents distributed-tracing extension: the event's creation context), the relay sends each
   event in a PRODUCER span and the consumer handles it in a CONSUMER span, both children of that
@@ -37,6 +41,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask
 
 if TYPE_CHECKING:
@@ -87,9 +92,10 @@ def exporters_from_env() -> list["SpanExporter"]:
             if protocol != "http/protobuf":
                 # gRPC would bring grpcio (tens of MB) for what port 4318 does as well.
                 raise RuntimeError(f"OTEL_EXPORTER_OTLP_PROTOCOL {protocol!r}: use http/protobuf")
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from common.otlp import OTLPSpanExporter
 
-            # Endpoint, headers, timeout, compression and certificates: its own OTEL_* reading.
+            # The library's (endpoint, headers, timeout, compression and certificates: its own
+            # OTEL_* reading), its request encoded in place (common.otlp says why).
             exporters.append(OTLPSpanExporter())
         else:
             raise RuntimeError(f"OTEL_TRACES_EXPORTER {name!r}: use otlp, console or none")
@@ -126,7 +132,6 @@ def configure(service: str, exporters: Sequence["SpanExporter"] | None = None) -
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)  # for a service's own spans (trace.get_tracer)
-    _instrument_drivers(provider)
     _bind_api()
     _provider, _tracer = provider, provider.get_tracer("common")
     return True
@@ -146,30 +151,9 @@ def _bind_api() -> None:
         use_span=trace.use_span,
         attach=context.attach,
         detach=context.detach,
-        set_value=context.set_value,
-        # The context key every OpenTelemetry instrumentation checks before making a span (the
-        # SDK's own export thread sets it too). Set directly rather than through
-        # opentelemetry.instrumentation.utils.suppress_instrumentation(), which costs five
-        # times as much (two nested generator context managers, two keys set): 29,000
-        # instructions instead of 5,000, paid by every sampled-out request. test_tracing
-        # fails if the key stops suppressing (sampled-out SQL, the pool's ping).
-        SUPPRESS=context._SUPPRESS_INSTRUMENTATION_KEY,
         SpanKind=trace.SpanKind,
         ERROR=trace.StatusCode.ERROR,
     )
-
-
-def _instrument_drivers(provider: "TracerProvider") -> None:
-    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
-
-    SQLite3Instrumentor().instrument(tracer_provider=provider)
-    try:
-        import psycopg  # noqa: F401  (the postgres extra; SQLite services have nothing to patch)
-    except ImportError:
-        return
-    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-
-    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
 
 
 def flush() -> None:
@@ -179,22 +163,23 @@ def flush() -> None:
 
 
 def reset() -> None:
-    """Turn tracing off and undo the drivers' patches, so ``configure`` decides again (tests)."""
+    """Turn tracing off, so ``configure`` decides again (tests); listeners already on engines
+    then find it off."""
     global _configured, _provider, _tracer
     if _provider is not None:
         _provider.shutdown()
-        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-        from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
-
-        PsycopgInstrumentor().uninstrument()
-        SQLite3Instrumentor().uninstrument()
     _configured, _provider, _tracer = False, None, None
 
 
 def init_app(app: Flask) -> None:
-    """Trace the app's requests if this process traces (see ``configure``)."""
-    if configure(app.config["SERVICE_NAME"]):
-        app.wsgi_app = ServerSpans(app.wsgi_app)  # type: ignore[method-assign]
+    """Trace the app's requests and SQL if this process traces (see ``configure``)."""
+    if not configure(app.config["SERVICE_NAME"]):
+        return
+    app.wsgi_app = ServerSpans(app.wsgi_app)  # type: ignore[method-assign]
+    if "sqlalchemy" in app.extensions:
+        with app.app_context():
+            for engine in app.extensions["sqlalchemy"].engines.values():
+                StatementSpans(engine)
 
 
 class _EnvironGetter:
@@ -223,23 +208,17 @@ class ServerSpans:
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("PATH_INFO", "").startswith(UNTRACED_PREFIXES):
-            with untraced():
-                return self.wsgi_app(environ, start_response)
-        if _tracer is None:  # tracing was reset (tests)
-            return self.wsgi_app(environ, start_response)
+        if _tracer is None or environ.get("PATH_INFO", "").startswith(UNTRACED_PREFIXES):
+            return self.wsgi_app(environ, start_response)  # off (tests' reset), or polled
         method = environ.get("REQUEST_METHOD", "GET")
         parent = _otel.extract(environ, getter=_ENVIRON_GETTER)
         span = _tracer.start_span(method, context=parent, kind=_otel.SpanKind.SERVER)
         if not span.is_recording():
-            # Sampled out: with a parent-based sampler (the default) nothing under it is
-            # sampled either, so its SQL skips the instrumentation instead of making spans
-            # to drop (a fifth of a request's instructions at 0.1; bench/tracing_cost.py).
-            # The span stays the current one, so a call passes the decision on. Span and
-            # suppression in one context switch, not start_as_current_span's and then
-            # suppress_instrumentation's, which cost twice this path (bench/README.md).
-            context = _otel.set_span_in_context(span, parent)
-            token = _otel.attach(_otel.set_value(_otel.SUPPRESS, True, context))
+            # Sampled out: nothing to record, only the decision to pass on to the calls it
+            # makes (their traceparent). One context switch: start_as_current_span's generator
+            # context manager costs this path twice as much (bench/README.md). Its SQL makes
+            # no span, its parent not recording.
+            token = _otel.attach(_otel.set_span_in_context(span, parent))
             try:
                 return self.wsgi_app(environ, start_response)
             finally:
@@ -272,24 +251,62 @@ class ServerSpans:
             return self.wsgi_app(environ, traced_start_response)
 
 
-class _Untraced:
-    """The instrumentation suppressed for a block: one context switch (see ``_bind_api``)."""
+class StatementSpans:
+    """A CLIENT span per statement ``engine`` sends inside a recording span, named by its first
+    word (``SELECT``, ``INSERT``...).
 
-    __slots__ = ("token",)
+    Attributes of OTel's database conventions: ``db.system.name``, ``db.namespace``,
+    ``server.address`` and ``server.port`` (the engine's, built once) and ``db.query.text``,
+    the statement as sent, its values left out as placeholders. A statement the driver
+    refuses is an error span naming the exception's class (``error.type``); its message, which
+    may quote the values, stays out.
 
-    def __enter__(self) -> None:
-        self.token = _otel.attach(_otel.set_value(_otel.SUPPRESS, True))
+    SQLAlchemy's dialect events (``do_execute``, ``do_executemany``,
+    ``do_execute_no_params``) wrap the driver's call, which runs inside the span the way the
+    dialect runs it. Not ``before_cursor_execute``: any connection event makes every
+    connection of the engine dispatch all of its events (begin, commit, execute...), 5 % of a
+    users GET, sampled or not; the dialect's events are dispatched only where they are used.
+    SQLAlchemy calls them semi-public; test_tracing fails if they stop firing.
+    """
 
-    def __exit__(self, *exc_info: object) -> None:
-        _otel.detach(self.token)
+    def __init__(self, engine: sa.Engine) -> None:
+        url = engine.url
+        static: dict[str, Any] = {"db.system.name": engine.dialect.name}
+        if url.database:
+            static["db.namespace"] = url.database
+        if url.host:
+            static["server.address"] = url.host
+            if url.port:
+                static["server.port"] = url.port
+        self.static = static
+        dialect = engine.dialect
+        sa.event.listen(engine, "do_execute", self._run(dialect.do_execute))
+        sa.event.listen(engine, "do_executemany", self._run(dialect.do_executemany))
+        sa.event.listen(engine, "do_execute_no_params", self._run(dialect.do_execute_no_params))
 
+    def _run(self, send: Callable[..., None]) -> Callable[..., bool]:
+        """A listener running ``send`` (the dialect's own call) in a span; False: not handled,
+        SQLAlchemy sends the statement itself."""
 
-def untraced() -> contextlib.AbstractContextManager[Any]:
-    """A block whose SQL is not traced (background polling: the relay's claim every second;
-    the pool's ping of each connection it lends)."""
-    if _tracer is None:
-        return contextlib.nullcontext()
-    return _Untraced()
+        def listener(cursor: Any, statement: str, *args: Any) -> bool:
+            if _tracer is None or not _otel.get_current_span().is_recording():
+                return False
+            span = _tracer.start_span(
+                (statement.split(maxsplit=1) or ["SQL"])[0],
+                kind=_otel.SpanKind.CLIENT,
+                attributes=self.static | {"db.query.text": statement},
+            )
+            try:
+                send(cursor, statement, *args)
+            except Exception as error:
+                span.set_attribute("error.type", type(error).__qualname__)
+                span.set_status(_otel.ERROR, type(error).__qualname__)
+                raise
+            finally:
+                span.end()
+            return True
+
+        return listener
 
 
 def current_traceparent() -> str | None:

@@ -235,7 +235,7 @@ class Consumer:
 
     def _purge_if_due(self) -> None:
         if time.monotonic() >= self._next_purge:
-            with self.app.app_context(), tracing.untraced():  # housekeeping: no trace per hour
+            with self.app.app_context():  # housekeeping: no span is current, so no trace
                 purge_expired(self.config)
             self._next_purge = time.monotonic() + self.config.purge_interval_seconds
 

@@ -101,8 +101,8 @@ class Relay:
 
     def publish_batch(self) -> int:
         """Claim, publish and mark one batch; return how many rows were claimed."""
-        # Its SQL untraced (an idle relay claims every poll); each event's publish is a span.
-        with self.app.app_context(), tracing.untraced():
+        # Its SQL makes no span (no recording span is current); each event's publish is one.
+        with self.app.app_context():
             model: Any = require_model(OutboxEventMixin)
             session = get_db().session()
             now = utcnow()
@@ -199,7 +199,7 @@ class Relay:
 
     def _purge_if_due(self) -> None:
         if time.monotonic() >= self._next_purge:
-            with self.app.app_context(), tracing.untraced():
+            with self.app.app_context():
                 purge_expired(self.config)
             self._next_purge = time.monotonic() + self.config.purge_interval_seconds
 
