@@ -24,11 +24,7 @@ def create_app() -> Flask:
     """The bare app: one route, one query."""
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
-    # The services ping each connection they check out (pool_pre_ping in common.config): the
-    # same round trip here.
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = Config.SQLALCHEMY_ENGINE_OPTIONS | {
-        "pool_pre_ping": True
-    }
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = Config.SQLALCHEMY_ENGINE_OPTIONS
     db.init_app(app)
 
     @app.get("/api/v1/users/<uuid:user_id>")

@@ -82,9 +82,7 @@ class UserEnvelope(BaseModel):
 
 def create_app() -> FastAPI:
     """The FastAPI peer."""
-    # pool_pre_ping: the services ping each connection they check out (common.config).
-    options = Config.SQLALCHEMY_ENGINE_OPTIONS | {"pool_pre_ping": True}
-    engine = create_engine(os.environ["DATABASE_URL"], **options)
+    engine = create_engine(os.environ["DATABASE_URL"], **Config.SQLALCHEMY_ENGINE_OPTIONS)
     sessions = sessionmaker(engine, expire_on_commit=False)
     jwks = JWKSCache(os.environ["AUTH_JWKS_URL"], timeout=2.0)
     issuer = os.environ.get("AUTH_ISSUER", "platform-auth")

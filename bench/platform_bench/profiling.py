@@ -56,7 +56,7 @@ OTHER = "other (threading, Python runtime)"
 PROFILE_CALLS = [
     ("TokenVerifier.verify", "TokenVerifier.verify ("),
     ("commit: common.transaction.finish_transaction", "finish_transaction ("),
-    ("connection ping per checkout (common.db)", "do_ping"),
+    ("pool pre-ping (SELECT 1 per checkout)", "do_ping"),
     ("Session.get (the query)", "Session.get ("),
     ("access log line: common.logs._log_request", "_log_request ("),
     ("envelope: common.api.output_envelope", "output_envelope ("),

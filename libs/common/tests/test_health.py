@@ -90,7 +90,7 @@ def test_serving_stays_200_when_the_database_is_down(app_on):
 def test_ready_is_503_database_unavailable_when_postgresql_is_unreachable(app_on):
     down = app_on(
         CLOSED_PORT_URL,
-        {"pool_timeout": 1, "connect_args": {"connect_timeout": 1}},
+        {"pool_pre_ping": True, "pool_timeout": 1, "connect_args": {"connect_timeout": 1}},
     )
 
     started = time.monotonic()

@@ -158,7 +158,7 @@ def create_service_app(
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{app.config['SERVICE_NAME']}.db"
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite has no server connections to budget; its pools refuse the sizing options.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     # An API has no use for trailing-slash redirects: /users/ and /users are the same resource.
     app.url_map.strict_slashes = False
 

@@ -88,7 +88,7 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
 
 def _span(out: Any, span: ReadableSpan) -> None:
     context = span.context
-    assert context is not None  # a finished span has one  # noqa: S101
+    assert context is not None  # noqa: S101 (a finished span has one)
     out.trace_id = context.trace_id.to_bytes(16, "big")
     out.span_id = context.span_id.to_bytes(8, "big")
     if context.trace_state:
