@@ -116,6 +116,9 @@ class _Receiver(BaseHTTPRequestHandler):
     """An OTLP/HTTP receiver that takes everything and keeps nothing but a count; it also
     serves the JWKS of ``--load``'s servers."""
 
+    # Keep-alive, as collectors answer (HTTP/1.0, the default here, closes the connection
+    # after each POST: the exporter would connect anew every time).
+    protocol_version = "HTTP/1.1"
     received = 0
     jwks = b"{}"
 

@@ -13,6 +13,7 @@ processes), which moves far less with the machine's other load than req/s.
 import statistics
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,18 @@ def _token_and_path(key: Ed25519PrivateKey) -> tuple[str, str]:
 
 
 def _start(
-    setting: str, tracing_env: dict[str, str], jwks_url: str, logdir: Path
+    setting: str,
+    tracing_env: dict[str, str],
+    jwks_url: str,
+    logdir: Path,
+    command_prefix: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[Proc, str]:
-    """A users server with the setting's OTEL_* variables (and no other); it and its URL."""
+    """A users server with the setting's OTEL_* variables (and no other); it and its URL.
+
+    :param command_prefix: what runs gunicorn (tracing_served.py: valgrind).
+    :param extra_env: over the deployed settings (tracing_served.py: one worker).
+    """
     port = free_port()
     untraced = {k: v for k, v in base_env().items() if not k.startswith("OTEL_")}
     env = (
@@ -69,8 +79,9 @@ def _start(
             "LOG_LEVEL": "INFO",  # one JSON access line per request, as deployed
             "PGAPPNAME": f"bench-tracing-{setting}",
         }
+        | dict(extra_env or {})
     )
-    gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
+    gunicorn = [*command_prefix, sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
     proc = Proc(f"users-tracing-{setting}", [*gunicorn, "users_service:create_app()"], env, logdir)
     return proc, f"http://127.0.0.1:{port}"
 
