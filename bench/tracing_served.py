@@ -90,18 +90,25 @@ def worker_instructions(setting: str, requests: int, endpoint: str, token: str, 
             endpoint + "/jwks.json",
             Path(tmp),
             command_prefix=valgrind,
-            # One worker; start-up under callgrind is slow: no heartbeat kill meanwhile.
-            extra_env={"WEB_CONCURRENCY": "1", "GUNICORN_TIMEOUT": "900"},
+            # One worker. Under callgrind start-up is slow (no heartbeat kill meanwhile) and so
+            # is the exit, where the worker writes its counts (no kill after 10 s).
+            extra_env={
+                "WEB_CONCURRENCY": "1",
+                "GUNICORN_TIMEOUT": "900",
+                "GUNICORN_GRACEFUL_TIMEOUT": "600",
+            },
         )
         try:
             wait_ready({setting: url + "/health/ready"}, [proc], timeout=900)
             worker = _worker(proc)
             _gets(url + path, token, requests)
         finally:
-            proc.stop(timeout=300)  # the worker's file is written as it exits
+            proc.stop(timeout=900)  # the worker's file is written as it exits
         dump = out.with_name(f"callgrind.{worker}")
-        totals = next(ln for ln in dump.read_text().splitlines() if ln.startswith("totals:"))
-    return int(totals.split()[1])
+        totals = [ln for ln in dump.read_text().splitlines() if ln.startswith("totals:")]
+        if not totals:
+            raise SystemExit(f"{dump.name}: no totals (the worker did not finish writing)")
+    return int(totals[0].split()[1])
 
 
 def measure(setting: str, base: int, requests: int, endpoint: str, token: str, path: str) -> float:
