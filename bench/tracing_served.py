@@ -48,7 +48,7 @@ sys.path.insert(0, str(BENCH))
 
 import tracing_cost  # noqa: E402
 import tracing_load  # noqa: E402
-from platform_bench.servers import wait_ready  # noqa: E402
+from platform_bench.servers import Proc, wait_ready  # noqa: E402
 
 SETTINGS = ("off", "0", "0.1", "1.0")
 # The SDK's 5 s between exports, at callgrind's pace (the docstring says why).
@@ -70,7 +70,7 @@ def _gets(url: str, token: str, n: int) -> None:
         connection.close()
 
 
-def _worker(proc: tracing_load.Proc) -> int:
+def _worker(proc: Proc) -> int:
     """The one worker's pid (gunicorn forks it once the master is ready)."""
     workers = proc.children()
     if len(workers) != 1:
@@ -115,8 +115,8 @@ def measure(setting: str, base: int, requests: int, endpoint: str, token: str, p
     """Instructions per request of one setting: two servers, one serving ``base`` GETs and
     one ``base + requests``; what the second spent more, divided by ``requests``.
 
-    The first ``base`` requests of each (the JWKS fetched, the pool filled, lazy imports)
-    and everything before and after them (start-up, the flush at exit) cancel out.
+    Start-up, the first ``base`` requests (the JWKS fetched, the pool filled, lazy imports)
+    and the stop cancel out; the export of the ``requests`` spans stays in the difference.
     """
     with ThreadPoolExecutor(2) as pool:
         few, many = pool.map(
