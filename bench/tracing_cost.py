@@ -215,15 +215,7 @@ def main() -> int:
     if args.json:
         print(json.dumps({"per_request": results, "load": load}))
         return 0
-    unit = "CPU µs" if args.cpu else "instructions"
-    off = results.get("off")
-    print(f"{'tracing':<12}{unit + ' per request':>28}{'vs off':>10}")
-    for setting, value in results.items():
-        versus = f"{(value / off - 1) * 100:>+9.1f}%" if off else ""
-        print(f"{setting:<12}{value:>28,.1f}{versus}")
-    if off and "0" in results and "1.0" in results:
-        expected = 0.9 * results["0"] + 0.1 * results["1.0"]
-        print(f"{'0.1 expected':<12}{expected:>28,.1f}{(expected / off - 1) * 100:>+9.1f}%")
+    print_per_request(results, ("CPU µs" if args.cpu else "instructions") + " per request")
     if load:
         header = ("tracing", "req/s", "vs off", "p99 ms", "CPU ms/req", "vs off")
         print("\n{:<12}{:>10}{:>10}{:>10}{:>12}{:>10}".format(*header))
@@ -236,6 +228,18 @@ def main() -> int:
                 f"{row['cpu_ms']:>12.3f}{cpu}"
             )
     return 0
+
+
+def print_per_request(results: dict[str, float], unit: str) -> None:
+    """Each setting's figure next to off's, and the 0.1 the ``0`` and ``1.0`` figures mix."""
+    off = results.get("off")
+    print(f"{'tracing':<12}{unit:>30}{'vs off':>10}")
+    for setting, value in results.items():
+        versus = f"{(value / off - 1) * 100:>+9.1f}%" if off else ""
+        print(f"{setting:<12}{value:>30,.1f}{versus}")
+    if off and "0" in results and "1.0" in results:
+        expected = 0.9 * results["0"] + 0.1 * results["1.0"]
+        print(f"{'0.1 expected':<12}{expected:>30,.1f}{(expected / off - 1) * 100:>+9.1f}%")
 
 
 def _load(endpoint: str, settings: tuple[str, ...]) -> dict[str, dict[str, float]]:

@@ -148,14 +148,7 @@ def main() -> int:
     if args.json:
         print(json.dumps({"per_request": results, "posts": posts}))
         return 0
-    off = results.get("off")
-    print(f"{'tracing':<12}{'instructions per served GET':>30}{'vs off':>10}")
-    for setting, value in results.items():
-        versus = f"{(value / off - 1) * 100:>+9.1f}%" if off else ""
-        print(f"{setting:<12}{value:>30,.1f}{versus}")
-    if off and "0" in results and "1.0" in results:
-        expected = 0.9 * results["0"] + 0.1 * results["1.0"]
-        print(f"{'0.1 expected':<12}{expected:>30,.1f}{(expected / off - 1) * 100:>+9.1f}%")
+    tracing_cost.print_per_request(results, "instructions per served GET")
     print(f"(the OTLP receiver got {posts} POSTs)")
     return 0
 
