@@ -22,15 +22,22 @@ measured requests, in the measured thread: the export (protobuf encoding, the HT
 counted with the requests that produced the spans, instead of running uncounted in its thread.
 Span ids come from ``random``, seeded, so the sampled requests are the same in every run.
 
+``--traceparent``: every request carries a W3C ``traceparent``, as behind a gateway that traces
+(Traefik, deploy/) or from another service: the decision is the caller's, its sampled flag set
+for the setting's ratio of the requests (every tenth at 0.1), and the service, parent-based,
+follows it. Its extract then parses the header, which costs more than finding none.
+
     bench/.venv/bin/python bench/tracing_cost.py                # instructions (valgrind), ~6 min
     bench/.venv/bin/python bench/tracing_cost.py --cpu          # CPU time per request instead
     bench/.venv/bin/python bench/tracing_cost.py --load         # then req/s under wrk (+2 min)
+    bench/.venv/bin/python bench/tracing_cost.py --traceparent  # the requests carry one
 """
 
 import argparse
 import contextlib
 import functools
 import gc
+import itertools
 import json
 import os
 import random
@@ -75,8 +82,12 @@ def _environment(setting: str, endpoint: str) -> dict[str, str]:
     return env
 
 
-def run_side(requests: int, cpu: bool) -> None:
-    """In the measured process: warm up, then ``requests`` GETs and the flush (counted)."""
+def run_side(requests: int, cpu: bool, ratio: float | None) -> None:
+    """In the measured process: warm up, then ``requests`` GETs and the flush (counted).
+
+    :param ratio: each GET carries a ``traceparent``, sampled for this ratio of them (None:
+        none does).
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import inprocess
 
@@ -88,10 +99,17 @@ def run_side(requests: int, cpu: bool) -> None:
 
     random.seed(0)
     _, users, _, get = inprocess._sides()
+    parents = None if ratio is None else traceparents(ratio)
+
+    def request() -> None:
+        if parents is not None:  # a new trace, sampled or not by its caller
+            users.environ_base["HTTP_TRACEPARENT"] = next(parents)
+        get(users)
+
     with tempfile.TemporaryDirectory() as tmp:
         inprocess._quiet_logs(Path(tmp) / "access.log")
         for _ in range(50):
-            get(users)
+            request()
         flush()
         # A full collection traverses every object of the process, the app's modules
         # included: whether one falls among the measured requests moved a setting's count by
@@ -102,7 +120,7 @@ def run_side(requests: int, cpu: bool) -> None:
 
         def measured() -> None:
             for _ in range(requests):
-                get(users)
+                request()
             flush()
 
         started = time.process_time()
@@ -110,6 +128,16 @@ def run_side(requests: int, cpu: bool) -> None:
         spent = time.process_time() - started
     if cpu:
         print(json.dumps({"cpu_us": spent / requests * 1e6}))
+
+
+def traceparents(ratio: float) -> Iterator[str]:
+    """A caller's W3C ``traceparent`` headers, each a new trace, sampled for ``ratio`` of them
+    evenly (every tenth at 0.1): any run of them holds exactly that share."""
+    # Its own generator: the service's ids still come from the seeded module's. Not secrets.
+    caller = random.Random(1)  # noqa: S311
+    for n in itertools.count():
+        sampled = "01" if int((n + 1) * ratio) > int(n * ratio) else "00"
+        yield f"00-{caller.getrandbits(128):032x}-{caller.getrandbits(64):016x}-{sampled}"
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -152,9 +180,16 @@ def receiver() -> Iterator[str]:
 
 
 def measure(
-    requests: int, cpu: bool, endpoint: str, settings: tuple[str, ...] = SETTINGS
+    requests: int,
+    cpu: bool,
+    endpoint: str,
+    settings: tuple[str, ...] = SETTINGS,
+    traceparent: bool = False,
 ) -> dict[str, float]:
-    """Per setting: instructions (or CPU µs) per request, each in its own process."""
+    """Per setting: instructions (or CPU µs) per request, each in its own process.
+
+    :param traceparent: the requests carry one, sampled for the setting's ratio of them.
+    """
     valgrind = shutil.which("valgrind")
     if not cpu and valgrind is None:
         raise SystemExit("needs valgrind (apt-get install valgrind), or use --cpu")
@@ -162,6 +197,8 @@ def measure(
 
     def one(setting: str) -> float:
         env = _environment(setting, endpoint)
+        if traceparent:  # off too: the same requests, only the service's setting differs
+            env["BENCH_TRACEPARENT_RATIO"] = "0" if setting == "off" else setting
         if cpu:
             done = subprocess.run(  # noqa: S603
                 [*side, "--cpu"], env=env, check=True, capture_output=True, text=True
@@ -203,14 +240,20 @@ def main() -> int:
         action="store_true",
         help="then req/s under wrk, each setting a gunicorn server (bench/tracing_load.py)",
     )
+    parser.add_argument(
+        "--traceparent",
+        action="store_true",
+        help="the requests carry a traceparent, sampled for the setting's ratio (the caller's)",
+    )
     parser.add_argument("--side", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        run_side(args.requests, args.cpu)
+        ratio = os.environ.get("BENCH_TRACEPARENT_RATIO")
+        run_side(args.requests, args.cpu, None if ratio is None else float(ratio))
         return 0
     settings = tuple(args.only or SETTINGS)
     with receiver() as endpoint:
-        results = measure(args.requests, args.cpu, endpoint, settings)
+        results = measure(args.requests, args.cpu, endpoint, settings, args.traceparent)
         load = _load(endpoint, settings) if args.load else None
     if args.json:
         print(json.dumps({"per_request": results, "load": load}))

@@ -30,6 +30,7 @@ cancels out.
 
     bench/.venv/bin/python bench/tracing_served.py              # ~25 min
     bench/.venv/bin/python bench/tracing_served.py --requests 300 --only off --only 0.1
+    bench/.venv/bin/python bench/tracing_served.py --traceparent   # as tracing_cost.py's
 """
 
 import argparse
@@ -39,6 +40,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,13 +57,17 @@ SETTINGS = ("off", "0", "0.1", "1.0")
 CALLGRIND_SPEED_BATCHING = {"OTEL_BSP_SCHEDULE_DELAY": str(50 * 5000)}
 
 
-def _gets(url: str, token: str, n: int) -> None:
-    """``n`` GETs of ``url`` on one keep-alive connection; each must answer 200."""
+def _gets(url: str, token: str, n: int, parents: Iterator[str] | None) -> None:
+    """``n`` GETs of ``url`` on one keep-alive connection, each with the next of ``parents``
+    (if given) as its ``traceparent``; each must answer 200."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    headers = {"Authorization": f"Bearer {token}"}
     try:
         for _ in range(n):
-            connection.request("GET", parts.path, headers={"Authorization": f"Bearer {token}"})
+            if parents is not None:
+                headers["traceparent"] = next(parents)
+            connection.request("GET", parts.path, headers=headers)
             response = connection.getresponse()
             body = response.read()
             if response.status != 200:
@@ -78,9 +84,11 @@ def _worker(proc: Proc) -> int:
     return workers[0]
 
 
-def worker_instructions(setting: str, requests: int, endpoint: str, token: str, path: str) -> int:
+def worker_instructions(
+    setting: str, requests: int, endpoint: str, token: str, path: str, traceparent: bool
+) -> int:
     """Instructions of one setting's worker, from its fork to its exit, having served
-    ``requests`` GETs of ``path``."""
+    ``requests`` GETs of ``path`` (with ``traceparent``: sampled for the setting's ratio)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind"
         valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p"]
@@ -101,7 +109,9 @@ def worker_instructions(setting: str, requests: int, endpoint: str, token: str, 
         try:
             wait_ready({setting: url + "/health/ready"}, [proc], timeout=900)
             worker = _worker(proc)
-            _gets(url + path, token, requests)
+            ratio = 0.0 if setting == "off" else float(setting)
+            parents = tracing_cost.traceparents(ratio) if traceparent else None
+            _gets(url + path, token, requests, parents)
         finally:
             proc.stop(timeout=900)  # the worker's file is written as it exits
         dump = out.with_name(f"callgrind.{worker}")
@@ -111,7 +121,9 @@ def worker_instructions(setting: str, requests: int, endpoint: str, token: str, 
     return int(totals[0].split()[1])
 
 
-def measure(setting: str, base: int, requests: int, endpoint: str, token: str, path: str) -> float:
+def measure(
+    setting: str, base: int, requests: int, endpoint: str, token: str, path: str, traceparent: bool
+) -> float:
     """Instructions per request of one setting: two servers, one serving ``base`` GETs and
     one ``base + requests``; what the second spent more, divided by ``requests``.
 
@@ -120,7 +132,7 @@ def measure(setting: str, base: int, requests: int, endpoint: str, token: str, p
     """
     with ThreadPoolExecutor(2) as pool:
         few, many = pool.map(
-            lambda n: worker_instructions(setting, n, endpoint, token, path),
+            lambda n: worker_instructions(setting, n, endpoint, token, path, traceparent),
             (base, base + requests),
         )
     return (many - few) / requests
@@ -132,6 +144,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--only", choices=SETTINGS, action="append")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--traceparent",
+        action="store_true",
+        help="the GETs carry a traceparent, sampled for the setting's ratio (the caller's)",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind (apt-get install valgrind)")
@@ -142,7 +159,9 @@ def main() -> int:
     with tracing_cost.receiver() as endpoint:
         for setting in args.only or SETTINGS:
             started = time.monotonic()
-            results[setting] = measure(setting, args.warmup, args.requests, endpoint, token, path)
+            results[setting] = measure(
+                setting, args.warmup, args.requests, endpoint, token, path, args.traceparent
+            )
             print(f"[{setting}: {time.monotonic() - started:.0f} s]", file=sys.stderr)
         posts = tracing_cost._Receiver.received
     if args.json:
