@@ -197,11 +197,12 @@ def measure(
 
     def one(setting: str) -> float:
         env = _environment(setting, endpoint)
+        command = side
         if traceparent:  # off too: the same requests, only the service's setting differs
-            env["BENCH_TRACEPARENT_RATIO"] = "0" if setting == "off" else setting
+            command = [*side, "--caller-ratio", "0" if setting == "off" else setting]
         if cpu:
             done = subprocess.run(  # noqa: S603
-                [*side, "--cpu"], env=env, check=True, capture_output=True, text=True
+                [*command, "--cpu"], env=env, check=True, capture_output=True, text=True
             )
             return float(json.loads(done.stdout.splitlines()[-1])["cpu_us"])
         with tempfile.TemporaryDirectory() as tmp:
@@ -211,7 +212,7 @@ def measure(
                 "--tool=callgrind",
                 f"--toggle-collect={COUNTED_FUNCTION}",
                 f"--callgrind-out-file={out}",
-                *side,
+                *command,
             ]
             subprocess.run(command, check=True, capture_output=True, env=env)  # noqa: S603
             totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
@@ -246,10 +247,12 @@ def main() -> int:
         help="the requests carry a traceparent, sampled for the setting's ratio (the caller's)",
     )
     parser.add_argument("--side", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--caller-ratio", type=float, help=argparse.SUPPRESS)  # --side's
     args = parser.parse_args()
+    if args.traceparent and args.load:
+        parser.error("--traceparent: not with --load (its wrk sends no traceparent)")
     if args.side:
-        ratio = os.environ.get("BENCH_TRACEPARENT_RATIO")
-        run_side(args.requests, args.cpu, None if ratio is None else float(ratio))
+        run_side(args.requests, args.cpu, args.caller_ratio)
         return 0
     settings = tuple(args.only or SETTINGS)
     with receiver() as endpoint:
