@@ -130,6 +130,11 @@ def run_side(requests: int, cpu: bool, ratio: float | None) -> None:
         print(json.dumps({"cpu_us": spent / requests * 1e6}))
 
 
+def caller_ratio(setting: str) -> float:
+    """The share of requests a caller samples under ``setting`` (``off``: those of ``0``)."""
+    return 0.0 if setting == "off" else float(setting)
+
+
 def traceparents(ratio: float) -> Iterator[str]:
     """A caller's W3C ``traceparent`` headers, each a new trace, sampled for ``ratio`` of them
     evenly (every tenth at 0.1): any run of them holds exactly that share."""
@@ -199,7 +204,7 @@ def measure(
         env = _environment(setting, endpoint)
         command = side
         if traceparent:  # off too: the same requests, only the service's setting differs
-            command = [*side, "--caller-ratio", "0" if setting == "off" else setting]
+            command = [*side, "--caller-ratio", str(caller_ratio(setting))]
         if cpu:
             done = subprocess.run(  # noqa: S603
                 [*command, "--cpu"], env=env, check=True, capture_output=True, text=True

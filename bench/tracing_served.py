@@ -109,7 +109,7 @@ def worker_instructions(
         try:
             wait_ready({setting: url + "/health/ready"}, [proc], timeout=900)
             worker = _worker(proc)
-            ratio = 0.0 if setting == "off" else float(setting)
+            ratio = tracing_cost.caller_ratio(setting)
             parents = tracing_cost.traceparents(ratio) if traceparent else None
             _gets(url + path, token, requests, parents)
         finally:
